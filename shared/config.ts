@@ -94,5 +94,107 @@ export function loadStreamConfig(env: Env = process.env): StreamConfig {
   };
 }
 
-export const __testing = { required, integer, url, boolean };
 export { boolean as readBoolean, integer as readInteger, required as readRequired, url as readUrl };
+
+/** Settings of the router (`GET /download/{key+}`). */
+export interface RouterConfig extends StreamConfig {
+  downloadTable: string;
+  stateMachineArn: string;
+  /** Client-facing WebSocket URL. */
+  webSocketUrl: string;
+  recordTtlSeconds: number;
+}
+
+export function loadRouterConfig(env: Env = process.env): RouterConfig {
+  return {
+    ...loadStreamConfig(env),
+    downloadTable: required(env, ENV.downloadTable),
+    stateMachineArn: required(env, ENV.stateMachineArn),
+    webSocketUrl: url(env, ENV.webSocketUrl, ['ws:', 'wss:']).href.replace(/\/$/, ''),
+    recordTtlSeconds: integer(env, ENV.recordTtlSeconds, 7 * 24 * 3600, 60),
+  };
+}
+
+/** Settings of the functions that only read or write download records. */
+export interface TableConfig {
+  downloadTable: string;
+}
+
+export function loadTableConfig(env: Env = process.env): TableConfig {
+  return { downloadTable: required(env, ENV.downloadTable) };
+}
+
+/** Settings of the status function. */
+export interface StatusConfig extends TableConfig {
+  webSocketUrl: string;
+}
+
+export function loadStatusConfig(env: Env = process.env): StatusConfig {
+  return {
+    ...loadTableConfig(env),
+    webSocketUrl: url(env, ENV.webSocketUrl, ['ws:', 'wss:']).href.replace(/\/$/, ''),
+  };
+}
+
+/** Settings of the WebSocket routes. */
+export interface WebSocketConfig extends TableConfig {
+  notifierFunctionName: string;
+}
+
+export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
+  return { ...loadTableConfig(env), notifierFunctionName: required(env, ENV.notifierFunctionName) };
+}
+
+/** Settings of the functions that post to WebSocket connections. */
+export interface NotifyConfig extends TableConfig {
+  webSocketManagementUrl: string;
+}
+
+export function loadNotifyConfig(env: Env = process.env): NotifyConfig {
+  return {
+    ...loadTableConfig(env),
+    webSocketManagementUrl: url(env, ENV.webSocketManagementUrl, ['http:', 'https:']).href.replace(/\/$/, ''),
+  };
+}
+
+/** Settings of the copy step. */
+export interface FetchConfig extends NotifyConfig {
+  upstream: UpstreamConfig;
+  downloadBucket: string;
+  partSizeBytes: number;
+  queueSize: number;
+}
+
+export function loadFetchConfig(env: Env = process.env): FetchConfig {
+  return {
+    ...loadNotifyConfig(env),
+    upstream: loadUpstreamConfig(env),
+    downloadBucket: required(env, ENV.downloadBucket),
+    // S3 parts are 5 MiB to 5 GiB; 10,000 parts of 8 MiB cover 78 GiB.
+    partSizeBytes: integer(env, ENV.uploadPartSizeBytes, 8 * 1024 * 1024, 5 * 1024 * 1024, 5 * 1024 ** 3),
+    queueSize: integer(env, ENV.uploadQueueSize, 4, 1, 32),
+  };
+}
+
+/** Settings of the presign step. */
+export interface PresignConfig {
+  downloadBucket: string;
+  presignTtlSeconds: number;
+}
+
+export function loadPresignConfig(env: Env = process.env): PresignConfig {
+  return {
+    downloadBucket: required(env, ENV.downloadBucket),
+    // SigV4 presigned URLs live at most 7 days (and no longer than the signing role's session).
+    presignTtlSeconds: integer(env, ENV.presignTtlSeconds, 900, 1, 7 * 24 * 3600),
+  };
+}
+
+/** Settings of the failure step. */
+export interface MarkFailedConfig extends NotifyConfig {
+  downloadBucket: string;
+}
+
+export function loadMarkFailedConfig(env: Env = process.env): MarkFailedConfig {
+  return { ...loadNotifyConfig(env), downloadBucket: required(env, ENV.downloadBucket) };
+}

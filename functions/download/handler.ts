@@ -1,0 +1,25 @@
+import { createDocumentClient, createSfnClient } from '../../shared/aws-clients.ts';
+import { loadRouterConfig, type RouterConfig } from '../../shared/config.ts';
+import { deadlineSignal } from '../../shared/deadline.ts';
+import { routeDownload } from '../../shared/downloads/route-download.ts';
+import { AsyncDownloadStarter } from '../../shared/downloads/start-download.ts';
+import { DownloadStore } from '../../shared/downloads/store.ts';
+import { streamify } from '../../shared/http/awslambda.ts';
+import { type HttpEvent, toHttpRequest } from '../../shared/http/request.ts';
+import { createLogger } from '../../shared/logger.ts';
+
+const logger = createLogger('download');
+const documentClient = createDocumentClient();
+const sfn = createSfnClient();
+let config: RouterConfig | undefined;
+let starter: AsyncDownloadStarter | undefined;
+
+/** `GET|HEAD /download/{key+}`: streams what fits, starts the async workflow for the rest. */
+export const handler = streamify<HttpEvent>(async (event, responseStream, context) => {
+  config ??= loadRouterConfig();
+  starter ??= new AsyncDownloadStarter(new DownloadStore(documentClient, config.downloadTable), sfn, config, logger);
+  const request = toHttpRequest(event);
+  logger.appendKeys({ requestId: request.requestId });
+  const signal = deadlineSignal(context, 5_000);
+  await routeDownload(request, responseStream, { config, logger, signal, starter });
+});

@@ -1,0 +1,21 @@
+import { createDocumentClient, createManagementClient, createS3Client } from '../../shared/aws-clients.ts';
+import { loadMarkFailedConfig, type MarkFailedConfig } from '../../shared/config.ts';
+import { ConnectionPoster } from '../../shared/downloads/connections.ts';
+import { markDownloadFailed } from '../../shared/downloads/mark-failed.ts';
+import type { CaughtError } from '../../shared/downloads/failure.ts';
+import { DownloadStore } from '../../shared/downloads/store.ts';
+import { createLogger } from '../../shared/logger.ts';
+
+const logger = createLogger('mark-failed');
+const s3 = createS3Client();
+const documentClient = createDocumentClient();
+let config: MarkFailedConfig | undefined;
+let poster: ConnectionPoster | undefined;
+
+/** Step Functions task `MarkFailed`: clean S3, record the failure, tell the client. */
+export async function handler(input: { downloadId: string; error?: CaughtError }) {
+  config ??= loadMarkFailedConfig();
+  poster ??= new ConnectionPoster(createManagementClient(config.webSocketManagementUrl));
+  const store = new DownloadStore(documentClient, config.downloadTable);
+  return markDownloadFailed(input, { store, poster, s3, bucket: config.downloadBucket, logger });
+}

@@ -1,0 +1,36 @@
+import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import { createDocumentClient, createLambdaClient } from '../../shared/aws-clients.ts';
+import { loadWebSocketConfig, type WebSocketConfig } from '../../shared/config.ts';
+import { DownloadStore } from '../../shared/downloads/store.ts';
+import { connect, disconnect, message, type RouteResult } from '../../shared/downloads/websocket-routes.ts';
+import { createLogger } from '../../shared/logger.ts';
+
+/** `$connect` events also carry the handshake's headers and query. */
+type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
+  headers?: Record<string, string | undefined>;
+  queryStringParameters?: Record<string, string | undefined> | null;
+};
+
+const logger = createLogger('websocket');
+const documentClient = createDocumentClient();
+const lambda = createLambdaClient();
+let config: WebSocketConfig | undefined;
+
+/** WebSocket API routes: `$connect`, `$disconnect`, `status` and `$default`. */
+export async function handler(event: WebSocketEvent): Promise<RouteResult> {
+  config ??= loadWebSocketConfig();
+  const store = new DownloadStore(documentClient, config.downloadTable);
+  const { routeKey, connectionId } = event.requestContext;
+  logger.appendKeys({ connectionId, routeKey });
+  switch (routeKey) {
+    case '$connect':
+      return connect(
+        { store, lambda, notifierFunctionName: config.notifierFunctionName, logger },
+        { connectionId, headers: event.headers, query: event.queryStringParameters ?? undefined },
+      );
+    case '$disconnect':
+      return disconnect({ store, logger }, connectionId);
+    default:
+      return message({ store, logger }, { connectionId, body: event.body });
+  }
+}

@@ -1,0 +1,180 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { FetchConfig } from '../config.ts';
+import { attachmentDisposition, fileNameFromDisposition } from '../content-disposition.ts';
+import { DeadlineExceededError } from '../deadline.ts';
+import { parseDownloadKey } from '../download-key.ts';
+import { HttpError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { LengthGuard } from '../streaming/length-guard.ts';
+import { openUpstream, toUpstreamError } from '../upstream.ts';
+import type { ConnectionPoster } from './connections.ts';
+import { toProgressMessage } from './messages.ts';
+import type { WorkflowInput } from './start-download.ts';
+import type { DownloadStore } from './store.ts';
+
+/** S3 refused or failed the upload; transient, so the state machine retries it. */
+export class S3UploadError extends Error {
+  override readonly name = 'S3UploadError';
+}
+
+/** The copy did not finish before the function's deadline; retrying would not help. */
+export class CopyTimeoutError extends Error {
+  override readonly name = 'CopyTimeoutError';
+}
+
+/** What `FetchToS3` returns to the state machine (a reference, never the body). */
+export interface CopiedObject {
+  bucket: string;
+  objectKey: string;
+  size: number;
+  contentType: string;
+  fileName: string;
+}
+
+/** S3 key of a download's object. */
+export function toObjectKey(downloadId: string, fileName: string): string {
+  return `downloads/${downloadId}/${fileName}`;
+}
+
+/** Prefix under which a download's object and multipart uploads live. */
+export function toObjectPrefix(downloadId: string): string {
+  return `downloads/${downloadId}/`;
+}
+
+/** Counts bytes as they pass and calls `onProgress` at most once per `intervalMs`. */
+class ProgressMeter extends Transform {
+  bytes = 0;
+  private lastReport = 0;
+  constructor(
+    private readonly intervalMs: number,
+    private readonly onProgress: (bytes: number) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    const now = Date.now();
+    if (now - this.lastReport >= this.intervalMs) {
+      this.lastReport = now;
+      this.onProgress(this.bytes);
+    }
+    callback(null, chunk);
+  }
+}
+
+/**
+ * Streams upstream's body into an S3 multipart upload. Memory stays near
+ * `partSize × (queueSize + 1)` whatever the size; progress goes to the record and, if a client is
+ * connected, over the WebSocket. On any failure the multipart upload is aborted and a named error
+ * is thrown for the state machine's Retry/Catch.
+ */
+export async function copyToS3(
+  input: WorkflowInput,
+  deps: {
+    config: FetchConfig;
+    s3: S3Client;
+    store: DownloadStore;
+    poster: ConnectionPoster;
+    logger: Logger;
+    signal: AbortSignal;
+    progressIntervalMs?: number;
+  },
+): Promise<CopiedObject> {
+  const { config, logger, signal } = deps;
+  const key = parseDownloadKey(input.key);
+  const upstream = await openUpstream(
+    {
+      key,
+      method: 'GET',
+      query: input.query ? new URLSearchParams(input.query) : undefined,
+      range: input.range,
+      signal,
+    },
+    config.upstream,
+  );
+  const fileName = fileNameFromDisposition(upstream.headers['content-disposition']) ?? key.fileName;
+  const contentType = upstream.headers['content-type'] ?? 'application/octet-stream';
+  const objectKey = toObjectKey(input.downloadId, fileName);
+  const totalBytes = upstream.contentLength;
+
+  let reporting = false;
+  const report = (bytes: number) => {
+    if (reporting) return; // never queue updates behind a slow one
+    reporting = true;
+    deps.store
+      .recordProgress(input.downloadId, bytes, totalBytes)
+      .then(async (record) => {
+        if (record?.connectionId) {
+          await deps.poster.post(record.connectionId, toProgressMessage(input.downloadId, bytes, totalBytes));
+        }
+      })
+      .catch((error: unknown) => logger.warn('progress update failed', { error: error as Error }))
+      .finally(() => {
+        reporting = false;
+      });
+  };
+  report(0);
+
+  // Unknown lengths are capped by S3's own limit: 10,000 parts.
+  const guard = new LengthGuard(totalBytes, config.partSizeBytes * 10_000);
+  const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report);
+  upstream.body.once('error', (error) => guard.destroy(error));
+  guard.once('error', (error) => meter.destroy(error));
+  upstream.body.pipe(guard).pipe(meter);
+
+  const upload = new Upload({
+    client: deps.s3,
+    params: {
+      Bucket: config.downloadBucket,
+      Key: objectKey,
+      Body: meter,
+      ContentType: contentType,
+      ContentDisposition: attachmentDisposition(fileName),
+    },
+    partSize: config.partSizeBytes,
+    queueSize: config.queueSize,
+    leavePartsOnError: false,
+  });
+  const onAbort = () => {
+    upstream.body.destroy(signal.reason as Error);
+    void upload.abort();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  const started = Date.now();
+  try {
+    await upload.done();
+  } catch (error) {
+    upstream.body.destroy();
+    if (signal.reason instanceof DeadlineExceededError) {
+      throw new CopyTimeoutError('The copy did not finish before the function timeout');
+    }
+    const cause = meter.errored ?? guard.errored ?? upstream.body.errored ?? error;
+    const named = cause instanceof HttpError ? cause : toNamedCopyError(cause, error, signal);
+    logger.error('copy failed', { downloadId: input.downloadId, bytes: meter.bytes, error: named });
+    throw named;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  const size = meter.bytes;
+  logger.info('copy finished', {
+    downloadId: input.downloadId,
+    objectKey,
+    size,
+    durationMs: Date.now() - started,
+  });
+  return { bucket: config.downloadBucket, objectKey, size, contentType, fileName };
+}
+
+function toNamedCopyError(cause: unknown, uploadError: unknown, signal: AbortSignal): Error {
+  // A failure of the upstream body surfaces through the upload; name it after upstream.
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('UND_ERR')) return toUpstreamError(cause, signal);
+  if ((cause as Error | null)?.message === 'terminated' || (cause as Error | null)?.name === 'SocketError') {
+    return toUpstreamError(cause, signal);
+  }
+  return new S3UploadError(`Storing the file failed: ${(uploadError as Error).message}`, { cause: uploadError });
+}

@@ -1,0 +1,70 @@
+import { type DownloadError, type DownloadRecord, type DownloadStatusView, toStatusView } from './record.ts';
+
+/** Copy progress, at most about once a second. */
+export interface ProgressMessage {
+  type: 'progress';
+  downloadId: string;
+  bytes: number;
+  totalBytes?: number;
+}
+
+/** The file is in S3; `url` is a presigned GET valid until `expiresAt`. */
+export interface ReadyMessage {
+  type: 'ready';
+  downloadId: string;
+  url: string;
+  expiresAt: string;
+  size: number;
+  contentType: string;
+}
+
+/** The download failed for good. */
+export interface FailedMessage {
+  type: 'failed';
+  downloadId: string;
+  error: DownloadError;
+}
+
+/** Answer to `{"action":"status"}`. */
+export type StatusMessage = { type: 'status' } & DownloadStatusView;
+
+/** Answer to a message the API does not understand. */
+export interface ErrorMessage {
+  type: 'error';
+  error: DownloadError;
+}
+
+export type DownloadMessage = ProgressMessage | ReadyMessage | FailedMessage | StatusMessage | ErrorMessage;
+
+export function toProgressMessage(downloadId: string, bytes: number, totalBytes: number | undefined): ProgressMessage {
+  return { type: 'progress', downloadId, bytes, totalBytes };
+}
+
+export function toStatusMessage(record: DownloadRecord): StatusMessage {
+  return { type: 'status', ...toStatusView(record) };
+}
+
+/**
+ * The message that settles a download for a client: `ready` or `failed`, or `undefined` while it
+ * is still running.
+ */
+export function toOutcomeMessage(record: DownloadRecord): ReadyMessage | FailedMessage | undefined {
+  if (record.status === 'READY' && record.url && record.urlExpiresAt) {
+    return {
+      type: 'ready',
+      downloadId: record.downloadId,
+      url: record.url,
+      expiresAt: record.urlExpiresAt,
+      size: record.size ?? record.bytes,
+      contentType: record.contentType ?? 'application/octet-stream',
+    };
+  }
+  if (record.status === 'FAILED') {
+    return {
+      type: 'failed',
+      downloadId: record.downloadId,
+      error: record.error ?? { code: 'InternalError', message: 'The download failed' },
+    };
+  }
+  return undefined;
+}

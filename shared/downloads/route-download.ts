@@ -1,0 +1,87 @@
+import type { Writable } from 'node:stream';
+import type { RouterConfig } from '../config.ts';
+import { BadRequestError } from '../errors.ts';
+import { startHttpResponse } from '../http/awslambda.ts';
+import type { HttpRequest } from '../http/request.ts';
+import type { Logger } from '../logger.ts';
+import {
+  type OpenedDownload,
+  openDownload,
+  sendDownload,
+  toForwardedQuery,
+  tooLargeForStreaming,
+  writeProblem,
+} from '../streaming/stream-download.ts';
+import type { AsyncDownloadStarter, AsyncReason } from './start-download.ts';
+
+/** The path a request takes. */
+export type RouteDecision = { path: 'stream' } | { path: 'async'; reason: AsyncReason } | { path: 'too-large' };
+
+/**
+ * Chooses the path from upstream's headers alone: what fits is streamed, larger or unknown
+ * lengths go async. `?mode=stream|async` and `Prefer: respond-async` override.
+ */
+export function decideRoute(request: HttpRequest, contentLength: number | undefined, maxBytes: number): RouteDecision {
+  const mode = request.query.get('mode');
+  if (mode !== null && mode !== 'stream' && mode !== 'async') {
+    throw new BadRequestError('InvalidMode', 'mode must be "stream" or "async"');
+  }
+  const fits = contentLength !== undefined && contentLength <= maxBytes;
+  if (mode === 'stream') return fits || contentLength === undefined ? { path: 'stream' } : { path: 'too-large' };
+  if (mode === 'async' || /\brespond-async\b/i.test(request.headers.prefer ?? '')) {
+    return { path: 'async', reason: 'requested' };
+  }
+  if (fits) return { path: 'stream' };
+  return { path: 'async', reason: contentLength === undefined ? 'unknown-length' : 'too-large-to-stream' };
+}
+
+async function writeAccepted(responseStream: Writable, body: object & { statusUrl: string }): Promise<void> {
+  const stream = startHttpResponse(responseStream, {
+    statusCode: 202,
+    headers: { 'content-type': 'application/json', location: body.statusUrl, 'cache-control': 'no-store', 'x-download-mode': 'async' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.end(JSON.stringify(body), () => resolve());
+  });
+}
+
+/** `GET /download/{key+}`: one upstream request, then stream it or hand it to the async workflow. */
+export async function routeDownload(
+  request: HttpRequest,
+  responseStream: Writable,
+  deps: { config: RouterConfig; logger: Logger; signal: AbortSignal; starter: AsyncDownloadStarter },
+): Promise<void> {
+  const { config } = deps;
+  let download: OpenedDownload;
+  let decision: RouteDecision;
+  try {
+    // Validate the mode before anything reaches upstream.
+    decideRoute(request, 0, config.streamMaxBytes);
+    download = await openDownload(request, config.upstream, deps.signal);
+    decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
+    if (decision.path === 'too-large') {
+      download.upstream.body.destroy();
+      throw tooLargeForStreaming(download, request, config.streamMaxBytes);
+    }
+    if (decision.path === 'async' && request.method === 'HEAD') decision = { path: 'stream' };
+    if (decision.path === 'async') {
+      // Only the headers were needed: cancel the body before starting the copy.
+      download.upstream.body.destroy();
+      const accepted = await deps.starter.start({
+        key: download.key,
+        query: toForwardedQuery(request.query),
+        range: request.headers.range,
+        baseUrl: request.baseUrl,
+        reason: decision.reason,
+        size: download.upstream.contentLength,
+      });
+      await writeAccepted(responseStream, accepted);
+      return;
+    }
+  } catch (error) {
+    await writeProblem(responseStream, error, deps.logger, request.method);
+    return;
+  }
+  await sendDownload(download, request, responseStream, deps);
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
+/** What a client saw: status, headers, bytes, and whether the transfer ended cleanly. */
+export interface Download {
+  status: number;
+  headers: IncomingHttpHeaders;
+  bytes: number;
+  sha256: string;
+  body: Buffer | undefined;
+  /** Set when the connection broke before the response was complete. */
+  error: Error | undefined;
+  /** Milliseconds from the request to the first body byte. */
+  firstByteMs: number | undefined;
+  totalMs: number;
+}
+
+/**
+ * GETs a URL with node:http, hashing the body as it arrives (never buffering large files), and
+ * reports an incomplete transfer as `error` instead of throwing.
+ */
+export function download(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; keepBody?: boolean; abortAfterBytes?: number } = {},
+): Promise<Download> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+      const hash = createHash('sha256');
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      let firstByteMs: number | undefined;
+      let settled = false;
+      const finish = (error: Error | undefined) => {
+        if (settled) return;
+        settled = true;
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          bytes,
+          sha256: hash.digest('hex'),
+          body: options.keepBody ? Buffer.concat(chunks) : undefined,
+          error,
+          firstByteMs,
+          totalMs: performance.now() - started,
+        });
+      };
+      res.on('data', (chunk: Buffer) => {
+        firstByteMs ??= performance.now() - started;
+        bytes += chunk.length;
+        hash.update(chunk);
+        if (options.keepBody) chunks.push(chunk);
+        if (options.abortAfterBytes !== undefined && bytes >= options.abortAfterBytes) {
+          req.destroy();
+          finish(new Error('aborted by the client'));
+        }
+      });
+      res.on('end', () => finish(res.complete ? undefined : new Error('incomplete response')));
+      res.on('error', (error) => finish(error));
+      res.on('close', () => finish(res.complete ? undefined : new Error('connection closed before the response was complete')));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** GETs a URL and parses its JSON body. */
+export async function getJson(url: string, headers: Record<string, string> = {}) {
+  const result = await download(url, { headers, keepBody: true });
+  return { ...result, json: JSON.parse(result.body?.toString() || 'null') as Record<string, unknown> };
+}
