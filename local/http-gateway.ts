@@ -30,6 +30,22 @@ export interface HttpGateway {
   close(): Promise<void>;
 }
 
+/** The request target as sent: no dot-segment resolution (a `URL` would turn `%2e%2e` into `..`). */
+export interface RawTarget {
+  pathname: string;
+  search: string;
+  searchParams: URLSearchParams;
+}
+
+/** Splits `req.url` into path and query without normalising the path. */
+export function toRawTarget(requestUrl: string | undefined): RawTarget {
+  const raw = requestUrl ?? '/';
+  const queryStart = raw.indexOf('?');
+  const pathname = queryStart === -1 ? raw : raw.slice(0, queryStart);
+  const search = queryStart === -1 ? '' : raw.slice(queryStart);
+  return { pathname: pathname || '/', search, searchParams: new URLSearchParams(search) };
+}
+
 interface MatchedRoute {
   route: RestRoute;
   pathParameters: Record<string, string>;
@@ -99,7 +115,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /** A REST API proxy (v1) event, as API Gateway builds it (no stage prefix locally). */
-export function toRestEvent(req: IncomingMessage, url: URL, matched: MatchedRoute, body: Buffer): APIGatewayProxyEvent {
+export function toRestEvent(req: IncomingMessage, url: RawTarget, matched: MatchedRoute, body: Buffer): APIGatewayProxyEvent {
   const { single, multi } = headerMaps(req);
   const query: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
@@ -156,7 +172,7 @@ export function toRestEvent(req: IncomingMessage, url: URL, matched: MatchedRout
 }
 
 /** A Function URL (payload v2) event. */
-export function toFunctionUrlEvent(req: IncomingMessage, url: URL, body: Buffer): LambdaFunctionURLEvent {
+export function toFunctionUrlEvent(req: IncomingMessage, url: RawTarget, body: Buffer): LambdaFunctionURLEvent {
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
   for (const [name, value] of Object.entries(req.headersDistinct)) {
@@ -316,7 +332,7 @@ export async function startHttpGateway(options: {
   const log = options.log ?? (() => {});
   const { mode } = options;
   const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = toRawTarget(req.url);
     const method = req.method ?? 'GET';
     (async () => {
       const body = await readBody(req);

@@ -61,6 +61,15 @@ export function parseContentLength(value: string | undefined): number | undefine
   return Number(value.trim());
 }
 
+/**
+ * Cancels a response body we will not read. undici emits an abort error on a destroyed body; with
+ * no listener that error would crash the process, so one is attached first.
+ */
+export function cancelBody(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 /** Maps a transport-level failure (connection, timeout, abort) to the error the client sees. */
 export function toUpstreamError(error: unknown, signal?: AbortSignal): Error {
   if (error instanceof HttpError) return error;
@@ -120,7 +129,7 @@ export async function openUpstream(
     const headers = flattenHeaders(answer.headers);
     const { statusCode } = answer;
     if (statusCode >= 300 && statusCode < 400 && headers.location) {
-      answer.body.destroy();
+      cancelBody(answer.body);
       if (hop >= MAX_REDIRECTS) throw new UpstreamRejectedError('TooManyRedirects', 'Upstream redirected too often');
       const next = new URL(headers.location, url);
       if (!config.allowedOrigins.has(next.origin)) {
@@ -130,7 +139,7 @@ export async function openUpstream(
       continue;
     }
     if (statusCode !== 200 && statusCode !== 206) {
-      answer.body.destroy();
+      cancelBody(answer.body);
       throw statusError(statusCode, headers);
     }
     return {

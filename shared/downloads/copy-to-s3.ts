@@ -8,7 +8,7 @@ import { parseDownloadKey } from '../download-key.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { LengthGuard } from '../streaming/length-guard.ts';
-import { openUpstream, toUpstreamError } from '../upstream.ts';
+import { cancelBody, openUpstream, toUpstreamError } from '../upstream.ts';
 import type { ConnectionPoster } from './connections.ts';
 import { toProgressMessage } from './messages.ts';
 import type { WorkflowInput } from './start-download.ts';
@@ -148,7 +148,7 @@ export async function copyToS3(
   try {
     await upload.done();
   } catch (error) {
-    upstream.body.destroy();
+    cancelBody(upstream.body);
     if (signal.reason instanceof DeadlineExceededError) {
       throw new CopyTimeoutError('The copy did not finish before the function timeout');
     }

@@ -3,6 +3,7 @@ import type { RouterConfig } from '../config.ts';
 import { BadRequestError } from '../errors.ts';
 import { startHttpResponse } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
+import { cancelBody } from '../upstream.ts';
 import type { Logger } from '../logger.ts';
 import {
   type OpenedDownload,
@@ -61,13 +62,13 @@ export async function routeDownload(
     download = await openDownload(request, config.upstream, deps.signal);
     decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
     if (decision.path === 'too-large') {
-      download.upstream.body.destroy();
+      cancelBody(download.upstream.body);
       throw tooLargeForStreaming(download, request, config.streamMaxBytes);
     }
     if (decision.path === 'async' && request.method === 'HEAD') decision = { path: 'stream' };
     if (decision.path === 'async') {
       // Only the headers were needed: cancel the body before starting the copy.
-      download.upstream.body.destroy();
+      cancelBody(download.upstream.body);
       const accepted = await deps.starter.start({
         key: download.key,
         query: toForwardedQuery(request.query),

@@ -7,7 +7,7 @@ import { HttpError, PayloadTooLargeError, PROBLEM_CONTENT_TYPE, toProblem } from
 import { startHttpResponse } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
 import type { Logger } from '../logger.ts';
-import { openUpstream, toUpstreamError, type UpstreamResponse } from '../upstream.ts';
+import { cancelBody, openUpstream, toUpstreamError, type UpstreamResponse } from '../upstream.ts';
 import { LengthGuard } from './length-guard.ts';
 
 /** Query parameters that steer this API and are not forwarded upstream. */
@@ -107,7 +107,7 @@ export async function pipeDownload(
     headers: toStreamHeaders(download),
   });
   if (options.method === 'HEAD' || upstream.contentLength === 0) {
-    upstream.body.destroy();
+    cancelBody(upstream.body);
     // An `end()` with no `write()` has produced 502s on API Gateway: always write a chunk.
     httpStream.write('');
     await endStream(httpStream);
@@ -159,7 +159,7 @@ export async function streamDownload(
     download = await openDownload(request, deps.config.upstream, deps.signal);
     const size = download.upstream.contentLength;
     if (size !== undefined && size > deps.config.streamMaxBytes) {
-      download.upstream.body.destroy();
+      cancelBody(download.upstream.body);
       throw tooLargeForStreaming(download, request, deps.config.streamMaxBytes);
     }
   } catch (error) {

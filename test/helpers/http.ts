@@ -25,7 +25,12 @@ export function download(
 ): Promise<Download> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+    let onResponseError: ((error: Error) => void) | undefined;
+    // Send the path exactly as written: `new URL` would resolve `%2e%2e` segments client-side.
+    const [, origin = '', path = '/'] = /^(https?:\/\/[^/]+)(.*)$/.exec(url) ?? [];
+    const { hostname, port } = new URL(origin);
+    const requestOptions = { hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false };
+    const req = httpRequest(requestOptions, (res) => {
       const hash = createHash('sha256');
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -45,6 +50,7 @@ export function download(
           totalMs: performance.now() - started,
         });
       };
+      onResponseError = (error) => finish(error);
       res.on('data', (chunk: Buffer) => {
         firstByteMs ??= performance.now() - started;
         bytes += chunk.length;
@@ -59,7 +65,8 @@ export function download(
       res.on('error', (error) => finish(error));
       res.on('close', () => finish(res.complete ? undefined : new Error('connection closed before the response was complete')));
     });
-    req.on('error', reject);
+    // Once the response has started, a broken connection is an outcome to report, not a failure.
+    req.on('error', (error) => (onResponseError ? onResponseError(error) : reject(error)));
     req.end();
   });
 }

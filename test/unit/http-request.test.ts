@@ -14,7 +14,7 @@ describe.each([
     event: (key: string, query: Record<string, string[]>, headers: Record<string, string>) =>
       functionUrlEvent({
         rawPath: `/${key}`,
-        rawQueryString: new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => vs.map((v) => [k, v]))).toString(),
+        rawQueryString: new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, v]))).toString(),
         headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
       }),
   },
