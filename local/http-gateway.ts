@@ -2,8 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, LambdaFunctionURLEvent } from 'aws-lambda';
-import { createLambdaContext } from './lambda-context.ts';
-import { GatewayResponseStream, isStreamingHandler, type ParsedPrelude, type ResponseSink } from './streaming-runtime.ts';
+import { createLocalContext } from './lambda-service.ts';
+import {
+  GatewayResponseStream,
+  isStreamingHandler,
+  type ParsedPrelude,
+  type ResponseSink,
+} from './streaming-runtime.ts';
 
 /** A handler module's export: a streamified handler or a buffered one. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers of any event shape are loaded dynamically.
@@ -60,7 +65,11 @@ function decodeSegment(segment: string): string {
 }
 
 /** Matches a path against `{name}` / `{name+}` resources, the way REST APIs do. */
-export function matchRoute(routes: readonly RestRoute[], method: string, rawPath: string): MatchedRoute | undefined {
+export function matchRoute(
+  routes: readonly RestRoute[],
+  method: string,
+  rawPath: string,
+): MatchedRoute | undefined {
   const segments = rawPath.split('/').slice(1);
   for (const route of routes) {
     if (!route.methods.includes(method)) continue;
@@ -94,9 +103,22 @@ export function matchRoute(routes: readonly RestRoute[], method: string, rawPath
   return undefined;
 }
 
+/** Headers API Gateway and Function URLs add; locally the scheme is plain HTTP. */
+function forwardedHeaders(req: IncomingMessage): Record<string, string> {
+  return {
+    'X-Forwarded-For': req.socket.remoteAddress ?? '127.0.0.1',
+    'X-Forwarded-Port': String(req.socket.localPort ?? ''),
+    'X-Forwarded-Proto': 'http',
+  };
+}
+
 function headerMaps(req: IncomingMessage) {
   const single: Record<string, string> = {};
   const multi: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(forwardedHeaders(req))) {
+    single[name] = value;
+    multi[name] = [value];
+  }
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i] as string;
     const value = req.rawHeaders[i + 1] as string;
@@ -115,13 +137,18 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /** A REST API proxy (v1) event, as API Gateway builds it (no stage prefix locally). */
-export function toRestEvent(req: IncomingMessage, url: RawTarget, matched: MatchedRoute, body: Buffer): APIGatewayProxyEvent {
+export function toRestEvent(
+  req: IncomingMessage,
+  url: RawTarget,
+  matched: MatchedRoute,
+  body: Buffer,
+): APIGatewayProxyEvent {
   const { single, multi } = headerMaps(req);
   const query: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
   for (const [name, value] of url.searchParams) {
     query[name] = value;
-    (multiQuery[name] ??= []).push(value);
+    multiQuery[name] = [...(multiQuery[name] ?? []), value];
   }
   const hasQuery = url.searchParams.size > 0;
   const now = Date.now();
@@ -172,8 +199,13 @@ export function toRestEvent(req: IncomingMessage, url: RawTarget, matched: Match
 }
 
 /** A Function URL (payload v2) event. */
-export function toFunctionUrlEvent(req: IncomingMessage, url: RawTarget, body: Buffer): LambdaFunctionURLEvent {
+export function toFunctionUrlEvent(
+  req: IncomingMessage,
+  url: RawTarget,
+  body: Buffer,
+): LambdaFunctionURLEvent {
   const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(forwardedHeaders(req))) headers[name.toLowerCase()] = value;
   const cookies: string[] = [];
   for (const [name, value] of Object.entries(req.headersDistinct)) {
     if (!value) continue;
@@ -181,7 +213,8 @@ export function toFunctionUrlEvent(req: IncomingMessage, url: RawTarget, body: B
     else headers[name] = value.join(',');
   }
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
+  for (const [name, value] of url.searchParams)
+    query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
   const now = new Date();
   const domainName = req.headers.host ?? 'localhost';
   return {
@@ -252,7 +285,10 @@ function toSink(res: ServerResponse, method: string): ResponseSink {
 
 function sendJson(res: ServerResponse, statusCode: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(statusCode, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -271,7 +307,7 @@ async function invokeStreaming(
   };
   res.on('close', onClientClose);
   try {
-    await handler(event, stream, createLambdaContext(functionName, timeoutMs));
+    await handler(event, stream, createLocalContext(functionName, timeoutMs));
     if (!stream.writableFinished && !stream.destroyed) {
       await new Promise<void>((resolve, reject) => {
         stream.once('finish', resolve);
@@ -302,9 +338,13 @@ async function invokeBuffered(
   log: (message: string) => void,
 ): Promise<void> {
   try {
-    const result = (await handler(event, createLambdaContext(functionName, timeoutMs))) as APIGatewayProxyResult;
+    const result = (await handler(
+      event,
+      createLocalContext(functionName, timeoutMs),
+    )) as APIGatewayProxyResult;
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(result.headers ?? {})) headers[name.toLowerCase()] = String(value);
+    for (const [name, value] of Object.entries(result.headers ?? {}))
+      headers[name.toLowerCase()] = String(value);
     for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
       headers[name.toLowerCase()] = values.map(String);
     }
@@ -353,7 +393,8 @@ export async function startHttpGateway(options: {
       }
       const event = toRestEvent(req, url, matched, body);
       const { handler, functionName, timeoutMs } = matched.route;
-      if (isStreamingHandler(handler)) await invokeStreaming(handler, event, functionName, timeoutMs, req, res, log);
+      if (isStreamingHandler(handler))
+        await invokeStreaming(handler, event, functionName, timeoutMs, req, res, log);
       else await invokeBuffered(handler, event, functionName, timeoutMs, res, log);
     })().catch((error: unknown) => {
       log(`gateway error: ${(error as Error).message}`);

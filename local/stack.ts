@@ -1,28 +1,58 @@
+import './polyfills.ts';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ENV } from '../shared/env-names.ts';
-import { type AnyHandler, type HttpGateway, type RestRoute, startHttpGateway } from './http-gateway.ts';
+import { startDynamoDb } from './dynamodb.ts';
+import { type AnyHandler, type RestRoute, startHttpGateway } from './http-gateway.ts';
+import { LOCAL_ACCOUNT_ID, type LocalHandler, localRegion, startLambdaService } from './lambda-service.ts';
+import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
 import { startSampleUpstream } from './sample-upstream.ts';
+import { startStepFunctions } from './step-functions.ts';
 import { installAwsLambdaGlobal } from './streaming-runtime.ts';
+import { startWebSocketGateway } from './websocket-gateway.ts';
 
 /** Options of the local stack; every port may be 0 (pick a free one). */
 export interface LocalStackOptions {
   host?: string;
   /** REST API port (default 3000). */
   port?: number;
-  /** Function URL port (default 3003). */
-  functionUrlPort?: number;
+  /** WebSocket API port (default 3001). */
+  webSocketPort?: number;
   /** Sample upstream port (default 3002); unused when `upstreamBaseUrl` is set. */
   upstreamPort?: number;
+  /** Function URL port (default 3003). */
+  functionUrlPort?: number;
+  /** Local S3 port (default: a free one). Clients download presigned URLs from it. */
+  s3Port?: number;
   /** A real upstream instead of the built-in sample server. */
   upstreamBaseUrl?: string;
   /** Extra environment for the functions (e.g. STREAM_MAX_BYTES). */
   functionEnvironment?: Record<string, string>;
+  /** Where S3 objects live (default `.local/` in the repository); removed on close unless `keepData`. */
+  dataDirectory?: string;
+  keepData?: boolean;
+  /**
+   * Local simulation knob: scales the state machine's retry intervals (default 0.05, so 2 s, 4 s
+   * become 100, 200 ms). The definition itself is the synthesized one, unchanged.
+   */
+  retryIntervalScale?: number;
   log?: (message: string) => void;
 }
 
 export interface LocalEndpoints {
   restApi: string;
   functionUrl: string;
+  webSocket: string;
   upstream: string;
+  s3: string;
+  dynamoDb: string;
+  stepFunctions: string;
+  lambda: string;
+  bucket: string;
+  table: string;
+  stateMachineArn: string;
+  dataDirectory: string;
   /** Set when the built-in sample upstream runs. */
   sampleUpstream?: string;
 }
@@ -33,23 +63,57 @@ export interface LocalStack {
 }
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
+const BUCKET = 'large-downloads-local';
+const TABLE = 'large-downloads-local';
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-async function loadHandler(functionName: string): Promise<AnyHandler> {
+type FunctionName =
+  | 'stream'
+  | 'download'
+  | 'download-status'
+  | 'websocket'
+  | 'fetch-to-s3'
+  | 'presign'
+  | 'mark-ready'
+  | 'notify'
+  | 'mark-failed';
+
+const FUNCTION_TIMEOUTS_MS: Record<FunctionName, number> = {
+  stream: FIFTEEN_MINUTES,
+  download: FIFTEEN_MINUTES,
+  'download-status': 29_000,
+  websocket: 29_000,
+  'fetch-to-s3': FIFTEEN_MINUTES,
+  presign: 30_000,
+  'mark-ready': 30_000,
+  notify: 60_000,
+  'mark-failed': 60_000,
+};
+
+async function loadHandler(functionName: FunctionName): Promise<AnyHandler> {
   const module = (await import(`../functions/${functionName}/handler.ts`)) as { handler: AnyHandler };
   return module.handler;
 }
 
 /**
- * Starts everything on this machine: the sample upstream, the local REST API and the Function URL,
- * around the unchanged handlers. Sets the functions' environment once, before loading them.
+ * Starts everything on this machine around the unchanged handlers: sample upstream, S3
+ * (@20minutes/s3rver), DynamoDB (dynalite), Step Functions running the synthesized definition,
+ * Lambda async invoke, the WebSocket API, the REST API and the Function URL. The functions'
+ * environment is set once, before any handler module loads, with the standard
+ * `AWS_ENDPOINT_URL_<SERVICE>` variables pointing at the local servers.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? (() => {});
   const closers: Array<() => Promise<void>> = [];
+  const baseDirectory = options.dataDirectory ?? join(REPO_ROOT, '.local');
+  mkdirSync(baseDirectory, { recursive: true });
+  const dataDirectory = mkdtempSync(join(baseDirectory, 'stack-'));
+  if (!options.keepData) closers.push(async () => rmSync(dataDirectory, { recursive: true, force: true }));
   const close = async () => {
-    for (const closer of closers.reverse()) await closer().catch(() => {});
+    for (const closer of closers.splice(0).reverse()) await closer().catch(() => {});
   };
+
   try {
     let upstreamBaseUrl = options.upstreamBaseUrl;
     let sampleUpstream: string | undefined;
@@ -60,20 +124,141 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sampleUpstream = upstream.url;
     }
 
+    const s3 = await startS3({
+      port: options.s3Port ?? 0,
+      host,
+      directory: join(dataDirectory, 's3'),
+      buckets: [BUCKET],
+    });
+    closers.push(s3.close);
+    const dynamoDb = await startDynamoDb({
+      port: 0,
+      host,
+      tables: [{ name: TABLE, partitionKey: 'downloadId' }],
+    });
+    closers.push(dynamoDb.close);
+
+    // Handlers load after the environment is set; the emulators call them through this table.
+    const handlers = new Map<FunctionName, AnyHandler>();
+    const lazy =
+      (name: FunctionName): LocalHandler =>
+      (event, context) => {
+        const handler = handlers.get(name);
+        if (!handler) return Promise.reject(new Error(`${name} is not loaded yet`));
+        return handler(event, context);
+      };
+
+    // The very definition `cdk synth` produces, with placeholder ARNs naming the function folders.
+    const { synthesizeStateMachineDefinition } = await import('../infra/local-definition.ts');
+    const synthesized = synthesizeStateMachineDefinition({
+      region: localRegion(),
+      accountId: LOCAL_ACCOUNT_ID,
+    });
+    const stateMachineArn = `arn:aws:states:${localRegion()}:${LOCAL_ACCOUNT_ID}:stateMachine:DownloadWorkflow`;
+    const taskHandlers = Object.fromEntries(
+      Object.entries(synthesized.taskStates).map(([state, folder]) => [state, lazy(folder)]),
+    );
+    const taskTimeoutsMs = Object.fromEntries(
+      Object.entries(synthesized.taskStates).map(([state, folder]) => [state, FUNCTION_TIMEOUTS_MS[folder]]),
+    );
+    const stepFunctions = await startStepFunctions({
+      port: 0,
+      host,
+      stateMachines: [
+        {
+          arn: stateMachineArn,
+          definition: synthesized.definition,
+          taskHandlers,
+          taskTimeoutsMs,
+          retryIntervalScale: options.retryIntervalScale ?? 0.05,
+        },
+      ],
+      log,
+    });
+    closers.push(stepFunctions.close);
+
+    const lambda = await startLambdaService({
+      port: 0,
+      host,
+      functions: { notify: { handler: lazy('notify'), timeoutMs: FUNCTION_TIMEOUTS_MS.notify } },
+      log,
+    });
+    closers.push(lambda.close);
+
+    const webSocket = await startWebSocketGateway({
+      port: options.webSocketPort ?? 3001,
+      host,
+      handler: lazy('websocket'),
+      routes: ['status'],
+      log,
+    });
+    closers.push(webSocket.close);
+
     Object.assign(process.env, {
+      AWS_REGION: localRegion(),
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint,
+      AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
+      AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+      // Local S3 servers speak path-style and do not implement the newer default checksums.
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      [ENV.s3ForcePathStyle]: 'true',
       [ENV.upstreamBaseUrl]: upstreamBaseUrl,
+      [ENV.downloadBucket]: BUCKET,
+      [ENV.downloadTable]: TABLE,
+      [ENV.stateMachineArn]: stateMachineArn,
+      [ENV.webSocketUrl]: webSocket.url,
+      [ENV.webSocketManagementUrl]: webSocket.managementUrl,
+      [ENV.notifierFunctionName]: 'notify',
       ...options.functionEnvironment,
     });
+    for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
     installAwsLambdaGlobal();
-    const stream = await loadHandler('stream');
+    for (const name of Object.keys(FUNCTION_TIMEOUTS_MS) as FunctionName[])
+      handlers.set(name, await loadHandler(name));
 
+    const handler = (name: FunctionName) => handlers.get(name) as AnyHandler;
     const routes: RestRoute[] = [
-      { methods: ['GET', 'HEAD'], resource: '/stream/{key+}', functionName: 'stream', handler: stream, timeoutMs: FIFTEEN_MINUTES },
+      {
+        methods: ['GET', 'HEAD'],
+        resource: '/stream/{key+}',
+        functionName: 'stream',
+        handler: handler('stream'),
+        timeoutMs: FIFTEEN_MINUTES,
+      },
+      {
+        methods: ['GET', 'HEAD'],
+        resource: '/download/{key+}',
+        functionName: 'download',
+        handler: handler('download'),
+        timeoutMs: FIFTEEN_MINUTES,
+      },
+      {
+        methods: ['GET'],
+        resource: '/downloads/{downloadId}',
+        functionName: 'download-status',
+        handler: handler('download-status'),
+        timeoutMs: 29_000,
+      },
     ];
-    const restApi: HttpGateway = await startHttpGateway({ mode: { kind: 'rest', routes }, port: options.port ?? 3000, host, log });
+    const restApi = await startHttpGateway({
+      mode: { kind: 'rest', routes },
+      port: options.port ?? 3000,
+      host,
+      log,
+    });
     closers.push(restApi.close);
     const functionUrl = await startHttpGateway({
-      mode: { kind: 'function-url', functionName: 'stream', handler: stream, timeoutMs: FIFTEEN_MINUTES },
+      mode: {
+        kind: 'function-url',
+        functionName: 'stream',
+        handler: handler('stream'),
+        timeoutMs: FIFTEEN_MINUTES,
+      },
       port: options.functionUrlPort ?? 3003,
       host,
       log,
@@ -84,7 +269,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       endpoints: {
         restApi: restApi.url,
         functionUrl: functionUrl.url,
+        webSocket: webSocket.url,
         upstream: upstreamBaseUrl,
+        s3: s3.endpoint,
+        dynamoDb: dynamoDb.endpoint,
+        stepFunctions: stepFunctions.endpoint,
+        lambda: lambda.endpoint,
+        bucket: BUCKET,
+        table: TABLE,
+        stateMachineArn,
+        dataDirectory,
         ...(sampleUpstream ? { sampleUpstream } : {}),
       },
       close,

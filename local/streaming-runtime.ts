@@ -21,7 +21,9 @@ export const PRELUDE_DELIMITER = Buffer.alloc(8);
  */
 export function installAwsLambdaGlobal(): void {
   const target = globalThis as unknown as GlobalWithAwsLambda;
-  if (target.awslambda) return;
+  // Other libraries (the SDK's invoke store) may already have created `awslambda` for their own
+  // members: add ours to it rather than replace it.
+  if (typeof target.awslambda?.streamifyResponse === 'function') return;
   const runtime: AwsLambdaGlobal = {
     streamifyResponse<TEvent>(handler: StreamingHandler<TEvent>): StreamingHandler<TEvent> {
       Object.defineProperty(handler, STREAMING_MARKER, { value: 'response' });
@@ -37,7 +39,7 @@ export function installAwsLambdaGlobal(): void {
       },
     },
   };
-  target.awslambda = runtime;
+  target.awslambda = Object.assign(target.awslambda ?? {}, runtime);
 }
 
 /** True if the handler was wrapped with `awslambda.streamifyResponse`. */
@@ -56,8 +58,10 @@ export function parsePrelude(json: string): ParsedPrelude {
   const value = JSON.parse(json) as Partial<ResponsePrelude>;
   const statusCode = typeof value.statusCode === 'number' ? value.statusCode : 200;
   const headers: Record<string, string | string[]> = {};
-  for (const [name, header] of Object.entries(value.headers ?? {})) headers[name.toLowerCase()] = String(header);
-  if (Array.isArray(value.cookies) && value.cookies.length > 0) headers['set-cookie'] = value.cookies.map(String);
+  for (const [name, header] of Object.entries(value.headers ?? {}))
+    headers[name.toLowerCase()] = String(header);
+  if (Array.isArray(value.cookies) && value.cookies.length > 0)
+    headers['set-cookie'] = value.cookies.map(String);
   return { statusCode, headers };
 }
 

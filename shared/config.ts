@@ -16,12 +16,20 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(`environment variable ${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    throw new ConfigError(
+      `environment variable ${name} must be an integer from ${min} to ${max}, got "${raw}"`,
+    );
   }
   return value;
 }
@@ -68,7 +76,9 @@ export function loadUpstreamConfig(env: Env = process.env): UpstreamConfig {
     try {
       allowedOrigins.add(new URL(trimmed).origin);
     } catch {
-      throw new ConfigError(`environment variable ${ENV.upstreamAllowedOrigins} has an invalid origin "${trimmed}"`);
+      throw new ConfigError(
+        `environment variable ${ENV.upstreamAllowedOrigins} has an invalid origin "${trimmed}"`,
+      );
     }
   }
   return {

@@ -30,7 +30,8 @@ function invalid(message: string): never {
  * control characters and double-encoded separators.
  */
 export function parseDownloadKey(raw: string | undefined): DownloadKey {
-  if (raw === undefined || raw === '') invalid('A file key is required after the route, e.g. /stream/reports/2024.csv');
+  if (raw === undefined || raw === '')
+    invalid('A file key is required after the route, e.g. /stream/reports/2024.csv');
   if (raw.length > MAX_KEY_LENGTH * 3) invalid(`The key is longer than ${MAX_KEY_LENGTH} characters`);
   let decoded: string;
   try {

@@ -45,7 +45,12 @@ export class PayloadTooLargeError extends HttpError {
 export class RangeNotSatisfiableError extends HttpError {
   override readonly name = 'RangeNotSatisfiableError';
   constructor(contentRange: string | undefined) {
-    super(416, 'RangeNotSatisfiable', 'The requested range is not satisfiable', contentRange ? { contentRange } : {});
+    super(
+      416,
+      'RangeNotSatisfiable',
+      'The requested range is not satisfiable',
+      contentRange ? { contentRange } : {},
+    );
   }
 }
 

@@ -85,7 +85,9 @@ export function toUpstreamError(error: unknown, signal?: AbortSignal): Error {
   if (code === 'UND_ERR_BODY_TIMEOUT') {
     return new UpstreamTimeoutError('Upstream stopped sending data', { cause: error });
   }
-  return new UpstreamUnavailableError('UpstreamUnreachable', 'Upstream failed to deliver the file', { cause: error });
+  return new UpstreamUnavailableError('UpstreamUnreachable', 'Upstream failed to deliver the file', {
+    cause: error,
+  });
 }
 
 function statusError(statusCode: number, headers: Record<string, string>): Error {
@@ -130,10 +132,14 @@ export async function openUpstream(
     const { statusCode } = answer;
     if (statusCode >= 300 && statusCode < 400 && headers.location) {
       cancelBody(answer.body);
-      if (hop >= MAX_REDIRECTS) throw new UpstreamRejectedError('TooManyRedirects', 'Upstream redirected too often');
+      if (hop >= MAX_REDIRECTS)
+        throw new UpstreamRejectedError('TooManyRedirects', 'Upstream redirected too often');
       const next = new URL(headers.location, url);
       if (!config.allowedOrigins.has(next.origin)) {
-        throw new UpstreamRejectedError('RedirectNotAllowed', 'Upstream redirected to an origin that is not allowed');
+        throw new UpstreamRejectedError(
+          'RedirectNotAllowed',
+          'Upstream redirected to an origin that is not allowed',
+        );
       }
       url = next;
       continue;

@@ -17,7 +17,12 @@ let starter: AsyncDownloadStarter | undefined;
 /** `GET|HEAD /download/{key+}`: streams what fits, starts the async workflow for the rest. */
 export const handler = streamify<HttpEvent>(async (event, responseStream, context) => {
   config ??= loadRouterConfig();
-  starter ??= new AsyncDownloadStarter(new DownloadStore(documentClient, config.downloadTable), sfn, config, logger);
+  starter ??= new AsyncDownloadStarter(
+    new DownloadStore(documentClient, config.downloadTable),
+    sfn,
+    config,
+    logger,
+  );
   const request = toHttpRequest(event);
   logger.appendKeys({ requestId: request.requestId });
   const signal = deadlineSignal(context, 5_000);

@@ -1,8 +1,8 @@
 import { createDocumentClient, createManagementClient, createS3Client } from '../../shared/aws-clients.ts';
 import { loadMarkFailedConfig, type MarkFailedConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
-import { markDownloadFailed } from '../../shared/downloads/mark-failed.ts';
 import type { CaughtError } from '../../shared/downloads/failure.ts';
+import { markDownloadFailed } from '../../shared/downloads/mark-failed.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { createLogger } from '../../shared/logger.ts';
 

@@ -11,7 +11,10 @@ const s3 = createS3Client();
 let config: PresignConfig | undefined;
 
 /** Step Functions task `Presign`: a GET URL that saves under the original file name. */
-export async function handler(input: { downloadId: string; object: CopiedObject }): Promise<{ url: string; expiresAt: string }> {
+export async function handler(input: {
+  downloadId: string;
+  object: CopiedObject;
+}): Promise<{ url: string; expiresAt: string }> {
   config ??= loadPresignConfig();
   const { object } = input;
   const url = await getSignedUrl(

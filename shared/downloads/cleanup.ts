@@ -22,7 +22,9 @@ export async function removeDownloadLeftovers(
   const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   for (const upload of uploads.Uploads ?? []) {
     if (!upload.Key || !upload.UploadId) continue;
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+    await s3.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
+    );
     abortedUploads++;
   }
   const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));

@@ -1,4 +1,7 @@
-import { type ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  type ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import type { DownloadMessage } from './messages.ts';
 
 /** Outcome of one post: delivered, or the connection is gone (not an error). */
@@ -12,7 +15,10 @@ export class ConnectionPoster {
   async post(connectionId: string, message: DownloadMessage): Promise<PostOutcome> {
     try {
       await this.client.send(
-        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) }),
+        new PostToConnectionCommand({
+          ConnectionId: connectionId,
+          Data: Buffer.from(JSON.stringify(message)),
+        }),
       );
       return 'sent';
     } catch (error) {

@@ -176,5 +176,7 @@ function toNamedCopyError(cause: unknown, uploadError: unknown, signal: AbortSig
   if ((cause as Error | null)?.message === 'terminated' || (cause as Error | null)?.name === 'SocketError') {
     return toUpstreamError(cause, signal);
   }
-  return new S3UploadError(`Storing the file failed: ${(uploadError as Error).message}`, { cause: uploadError });
+  return new S3UploadError(`Storing the file failed: ${(uploadError as Error).message}`, {
+    cause: uploadError,
+  });
 }

@@ -30,7 +30,8 @@ export function toDownloadError(caught: CaughtError | undefined): DownloadError 
   let message = 'The download failed';
   try {
     const cause = JSON.parse(caught?.Cause ?? '{}') as { errorMessage?: unknown };
-    if (typeof cause.errorMessage === 'string' && cause.errorMessage.length > 0) message = cause.errorMessage.slice(0, 500);
+    if (typeof cause.errorMessage === 'string' && cause.errorMessage.length > 0)
+      message = cause.errorMessage.slice(0, 500);
   } catch {
     // Cause is not JSON (e.g. States.Timeout): keep the generic message.
   }

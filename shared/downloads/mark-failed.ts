@@ -15,12 +15,14 @@ export async function markDownloadFailed(
   const error = toDownloadError(input.error);
   deps.logger.warn('download failed', { downloadId: input.downloadId, error, caught: input.error?.Error });
   const removed = await removeDownloadLeftovers(deps.s3, deps.bucket, input.downloadId);
-  if (removed.abortedUploads > 0 || removed.deletedObjects > 0) deps.logger.info('removed leftovers', { ...removed });
+  if (removed.abortedUploads > 0 || removed.deletedObjects > 0)
+    deps.logger.info('removed leftovers', { ...removed });
   const record = await deps.store.markFailed(input.downloadId, error);
   const message = record ? toOutcomeMessage(record) : undefined;
   let delivered = false;
   if (record?.connectionId && message) {
-    delivered = (await deps.poster.post(record.connectionId, message).catch(() => 'gone' as const)) === 'sent';
+    delivered =
+      (await deps.poster.post(record.connectionId, message).catch(() => 'gone' as const)) === 'sent';
   }
   return { error, delivered };
 }

@@ -36,7 +36,11 @@ export interface ErrorMessage {
 
 export type DownloadMessage = ProgressMessage | ReadyMessage | FailedMessage | StatusMessage | ErrorMessage;
 
-export function toProgressMessage(downloadId: string, bytes: number, totalBytes: number | undefined): ProgressMessage {
+export function toProgressMessage(
+  downloadId: string,
+  bytes: number,
+  totalBytes: number | undefined,
+): ProgressMessage {
   return { type: 'progress', downloadId, bytes, totalBytes };
 }
 

@@ -63,7 +63,12 @@ export function toStatusView(record: DownloadRecord): DownloadStatusView {
     updatedAt: record.updatedAt,
     executionArn: record.executionArn,
     ...(record.status === 'READY'
-      ? { url: record.url, expiresAt: record.urlExpiresAt, size: record.size, contentType: record.contentType }
+      ? {
+          url: record.url,
+          expiresAt: record.urlExpiresAt,
+          size: record.size,
+          contentType: record.contentType,
+        }
       : {}),
     ...(record.status === 'FAILED' ? { error: record.error } : {}),
   };

@@ -3,7 +3,6 @@ import type { RouterConfig } from '../config.ts';
 import { BadRequestError } from '../errors.ts';
 import { startHttpResponse } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
-import { cancelBody } from '../upstream.ts';
 import type { Logger } from '../logger.ts';
 import {
   type OpenedDownload,
@@ -13,22 +12,31 @@ import {
   tooLargeForStreaming,
   writeProblem,
 } from '../streaming/stream-download.ts';
+import { cancelBody } from '../upstream.ts';
 import type { AsyncDownloadStarter, AsyncReason } from './start-download.ts';
 
 /** The path a request takes. */
-export type RouteDecision = { path: 'stream' } | { path: 'async'; reason: AsyncReason } | { path: 'too-large' };
+export type RouteDecision =
+  | { path: 'stream' }
+  | { path: 'async'; reason: AsyncReason }
+  | { path: 'too-large' };
 
 /**
  * Chooses the path from upstream's headers alone: what fits is streamed, larger or unknown
  * lengths go async. `?mode=stream|async` and `Prefer: respond-async` override.
  */
-export function decideRoute(request: HttpRequest, contentLength: number | undefined, maxBytes: number): RouteDecision {
+export function decideRoute(
+  request: HttpRequest,
+  contentLength: number | undefined,
+  maxBytes: number,
+): RouteDecision {
   const mode = request.query.get('mode');
   if (mode !== null && mode !== 'stream' && mode !== 'async') {
     throw new BadRequestError('InvalidMode', 'mode must be "stream" or "async"');
   }
   const fits = contentLength !== undefined && contentLength <= maxBytes;
-  if (mode === 'stream') return fits || contentLength === undefined ? { path: 'stream' } : { path: 'too-large' };
+  if (mode === 'stream')
+    return fits || contentLength === undefined ? { path: 'stream' } : { path: 'too-large' };
   if (mode === 'async' || /\brespond-async\b/i.test(request.headers.prefer ?? '')) {
     return { path: 'async', reason: 'requested' };
   }
@@ -39,7 +47,12 @@ export function decideRoute(request: HttpRequest, contentLength: number | undefi
 async function writeAccepted(responseStream: Writable, body: object & { statusUrl: string }): Promise<void> {
   const stream = startHttpResponse(responseStream, {
     statusCode: 202,
-    headers: { 'content-type': 'application/json', location: body.statusUrl, 'cache-control': 'no-store', 'x-download-mode': 'async' },
+    headers: {
+      'content-type': 'application/json',
+      location: body.statusUrl,
+      'cache-control': 'no-store',
+      'x-download-mode': 'async',
+    },
   });
   await new Promise<void>((resolve, reject) => {
     stream.once('error', reject);

@@ -73,7 +73,11 @@ export class AsyncDownloadStarter {
       await this.store.create(record);
     } catch (error) {
       this.logger.error('could not write the download record', { downloadId, error: error as Error });
-      throw new ServiceUnavailableError('DownloadNotStarted', 'The download could not be started; try again', { cause: error });
+      throw new ServiceUnavailableError(
+        'DownloadNotStarted',
+        'The download could not be started; try again',
+        { cause: error },
+      );
     }
     const input: WorkflowInput = {
       downloadId,
@@ -94,8 +98,14 @@ export class AsyncDownloadStarter {
       // No orphan record: the client learns it failed, and so does anyone polling this id.
       await this.store
         .markFailed(downloadId, { code: 'DownloadNotStarted', message: 'The download could not be started' })
-        .catch((markError: unknown) => this.logger.error('could not mark the record failed', { error: markError as Error }));
-      throw new ServiceUnavailableError('DownloadNotStarted', 'The download could not be started; try again', { cause: error });
+        .catch((markError: unknown) =>
+          this.logger.error('could not mark the record failed', { error: markError as Error }),
+        );
+      throw new ServiceUnavailableError(
+        'DownloadNotStarted',
+        'The download could not be started; try again',
+        { cause: error },
+      );
     }
     this.logger.info('async download started', { downloadId, key: record.key, reason: request.reason });
     return {

@@ -20,7 +20,10 @@ function nowSeconds(): number {
 }
 
 function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as Error | null)?.name === 'ConditionalCheckFailedException';
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as Error | null)?.name === 'ConditionalCheckFailedException'
+  );
 }
 
 /**
@@ -81,13 +84,22 @@ export class DownloadStore {
   }
 
   /** Records copy progress; returns the record (with the current connection id). */
-  recordProgress(downloadId: string, bytes: number, totalBytes: number | undefined): Promise<DownloadRecord | undefined> {
+  recordProgress(
+    downloadId: string,
+    bytes: number,
+    totalBytes: number | undefined,
+  ): Promise<DownloadRecord | undefined> {
     return this.update(
       downloadId,
       totalBytes === undefined
         ? 'SET bytes = :bytes, #status = :running'
         : 'SET bytes = :bytes, totalBytes = :total, #status = :running',
-      { ':bytes': bytes, ':running': 'RUNNING', ':pending': 'PENDING', ...(totalBytes === undefined ? {} : { ':total': totalBytes }) },
+      {
+        ':bytes': bytes,
+        ':running': 'RUNNING',
+        ':pending': 'PENDING',
+        ...(totalBytes === undefined ? {} : { ':total': totalBytes }),
+      },
       'attribute_exists(downloadId) AND (#status = :running OR #status = :pending)',
       { '#status': 'status' },
     );
@@ -97,7 +109,7 @@ export class DownloadStore {
   markReady(downloadId: string, details: ReadyDetails): Promise<DownloadRecord | undefined> {
     return this.update(
       downloadId,
-      'SET #status = :ready, #url = :url, urlExpiresAt = :urlExpiresAt, size = :size, bytes = :size, contentType = :contentType, fileName = :fileName, objectKey = :objectKey',
+      'SET #status = :ready, #url = :url, urlExpiresAt = :urlExpiresAt, #size = :size, bytes = :size, contentType = :contentType, fileName = :fileName, objectKey = :objectKey',
       {
         ':ready': 'READY',
         ':url': details.url,
@@ -108,7 +120,7 @@ export class DownloadStore {
         ':objectKey': details.objectKey,
       },
       'attribute_exists(downloadId)',
-      { '#status': 'status', '#url': 'url' },
+      { '#status': 'status', '#url': 'url', '#size': 'size' },
     );
   }
 
@@ -139,7 +151,11 @@ export class DownloadStore {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { downloadId: `${CONNECTION_ITEM_PREFIX}${connectionId}`, target: downloadId, expiresAt: record.expiresAt },
+        Item: {
+          downloadId: `${CONNECTION_ITEM_PREFIX}${connectionId}`,
+          target: downloadId,
+          expiresAt: record.expiresAt,
+        },
       }),
     );
     return record;
@@ -148,7 +164,10 @@ export class DownloadStore {
   /** The download a connection was bound to at `$connect`. */
   async downloadIdOf(connectionId: string): Promise<string | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { downloadId: `${CONNECTION_ITEM_PREFIX}${connectionId}` } }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { downloadId: `${CONNECTION_ITEM_PREFIX}${connectionId}` },
+      }),
     );
     return typeof Item?.target === 'string' ? Item.target : undefined;
   }

@@ -48,12 +48,24 @@ export async function connect(
   const downloadId = request.query?.downloadId;
   try {
     if (executionArn === undefined && downloadId === undefined) {
-      throw new HttpError(400, 'MissingDownload', 'Name the download with the X-StateMachine-ExecutionArn header, ?executionArn= or ?downloadId=');
+      throw new HttpError(
+        400,
+        'MissingDownload',
+        'Name the download with the X-StateMachine-ExecutionArn header, ?executionArn= or ?downloadId=',
+      );
     }
-    const found = await findDownload(deps.store, executionArn === undefined ? { downloadId } : { executionArn });
+    const found = await findDownload(
+      deps.store,
+      executionArn === undefined ? { downloadId } : { executionArn },
+    );
     const record = await deps.store.attachConnection(found.downloadId, request.connectionId);
-    if (!record) throw new HttpError(404, 'DownloadNotFound', 'No download with this id (it may have expired)');
-    deps.logger.info('connection bound', { downloadId: record.downloadId, connectionId: request.connectionId, status: record.status });
+    if (!record)
+      throw new HttpError(404, 'DownloadNotFound', 'No download with this id (it may have expired)');
+    deps.logger.info('connection bound', {
+      downloadId: record.downloadId,
+      connectionId: request.connectionId,
+      status: record.status,
+    });
     if (record.status === 'READY' || record.status === 'FAILED') {
       const payload: NotifyRequest = {
         downloadId: record.downloadId,
@@ -78,7 +90,10 @@ export async function connect(
 }
 
 /** `$disconnect`: unbinds the connection if it is still the download's current one. */
-export async function disconnect(deps: { store: DownloadStore; logger: Logger }, connectionId: string): Promise<RouteResult> {
+export async function disconnect(
+  deps: { store: DownloadStore; logger: Logger },
+  connectionId: string,
+): Promise<RouteResult> {
   await deps.store.detachConnection(connectionId);
   return { statusCode: 200 };
 }
@@ -103,6 +118,7 @@ export async function message(
   }
   const downloadId = await deps.store.downloadIdOf(request.connectionId);
   const record = downloadId ? await deps.store.get(downloadId) : undefined;
-  if (!record) return reply({ type: 'error', error: { code: 'DownloadNotFound', message: 'The download has expired' } });
+  if (!record)
+    return reply({ type: 'error', error: { code: 'DownloadNotFound', message: 'The download has expired' } });
   return reply(toStatusMessage(record));
 }

@@ -3,7 +3,11 @@ import { PROBLEM_CONTENT_TYPE, toProblem } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** A buffered JSON answer for a REST proxy integration. */
-export function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
   return {
     statusCode,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },

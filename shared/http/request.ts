@@ -22,7 +22,9 @@ export function isFunctionUrlEvent(event: HttpEvent): event is LambdaFunctionURL
   return (event as LambdaFunctionURLEvent).version === '2.0';
 }
 
-function lowerCaseHeaders(headers: Record<string, string | undefined> | null | undefined): Record<string, string> {
+function lowerCaseHeaders(
+  headers: Record<string, string | undefined> | null | undefined,
+): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value !== undefined) result[name.toLowerCase()] = value;
@@ -44,7 +46,8 @@ function fromRestEvent(event: APIGatewayProxyEvent): HttpRequest {
   const query = new URLSearchParams();
   const multi = event.multiValueQueryStringParameters;
   if (multi) {
-    for (const [name, values] of Object.entries(multi)) for (const value of values ?? []) query.append(name, value);
+    for (const [name, values] of Object.entries(multi))
+      for (const value of values ?? []) query.append(name, value);
   } else {
     for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
       if (value !== undefined) query.append(name, value);
@@ -58,7 +61,9 @@ function fromRestEvent(event: APIGatewayProxyEvent): HttpRequest {
   }
   // requestContext.path carries the stage (or custom-domain base path); event.path does not.
   const fullPath = event.requestContext.path ?? event.path;
-  const basePath = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
+  const basePath = fullPath.endsWith(event.path)
+    ? fullPath.slice(0, fullPath.length - event.path.length)
+    : '';
   return {
     method: event.httpMethod.toUpperCase(),
     pathParameters,

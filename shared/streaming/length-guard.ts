@@ -19,12 +19,20 @@ export class LengthGuard extends Transform {
     this.bytes += chunk.length;
     if (this.expectedBytes !== undefined && this.bytes > this.expectedBytes) {
       callback(
-        new UpstreamUnavailableError('UpstreamLengthMismatch', `Upstream sent more than the ${this.expectedBytes} bytes it announced`),
+        new UpstreamUnavailableError(
+          'UpstreamLengthMismatch',
+          `Upstream sent more than the ${this.expectedBytes} bytes it announced`,
+        ),
       );
       return;
     }
     if (this.bytes > this.maxBytes) {
-      callback(new UpstreamUnavailableError('TooLargeForStreaming', `Upstream sent more than ${this.maxBytes} bytes`));
+      callback(
+        new UpstreamUnavailableError(
+          'TooLargeForStreaming',
+          `Upstream sent more than ${this.maxBytes} bytes`,
+        ),
+      );
       return;
     }
     callback(null, chunk);

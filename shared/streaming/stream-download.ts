@@ -77,13 +77,18 @@ export function toStreamHeaders(download: OpenedDownload): Record<string, string
     if (value !== undefined) result[name] = value;
   }
   result['content-type'] ??= 'application/octet-stream';
-  result['content-disposition'] = headers['content-disposition'] ?? attachmentDisposition(download.key.fileName);
+  result['content-disposition'] =
+    headers['content-disposition'] ?? attachmentDisposition(download.key.fileName);
   result['x-download-mode'] = 'stream';
   return result;
 }
 
 /** The 413 for a file that does not fit the streaming path; names the async alternative. */
-export function tooLargeForStreaming(download: OpenedDownload, request: HttpRequest, maxBytes: number): HttpError {
+export function tooLargeForStreaming(
+  download: OpenedDownload,
+  request: HttpRequest,
+  maxBytes: number,
+): HttpError {
   const asyncPath = `/download/${download.key.segments.map(encodeURIComponent).join('/')}?mode=async`;
   return new PayloadTooLargeError(
     `The file is ${download.upstream.contentLength} bytes; the streaming path serves up to ${maxBytes}. Use the async download instead.`,
@@ -136,7 +141,11 @@ export async function writeProblem(
 ): Promise<void> {
   const problem = toProblem(error);
   if (problem.status >= 500) logger.error('request failed', { problem, error: error as Error });
-  else logger.warn('request refused', { problem, error: error instanceof HttpError ? error.message : undefined });
+  else
+    logger.warn('request refused', {
+      problem,
+      error: error instanceof HttpError ? error.message : undefined,
+    });
   const httpStream = startHttpResponse(responseStream, {
     statusCode: problem.status,
     headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },

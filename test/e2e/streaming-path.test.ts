@@ -46,7 +46,10 @@ describe('GET /stream/{key+} through the local REST API', () => {
 
   it('answers a Range request with 206 and exactly those bytes', async () => {
     const full = await download(`${rest}/stream/sample/1MB`, { keepBody: true });
-    const part = await download(`${rest}/stream/sample/1MB`, { headers: { Range: 'bytes=1000-1999' }, keepBody: true });
+    const part = await download(`${rest}/stream/sample/1MB`, {
+      headers: { Range: 'bytes=1000-1999' },
+      keepBody: true,
+    });
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000-1999/${MB}`);
     expect(part.body?.equals(full.body?.subarray(1000, 2000) as Buffer)).toBe(true);
@@ -134,7 +137,9 @@ describe('GET /stream/{key+} through the local REST API', () => {
   });
 
   it('cancels the upstream transfer when the client goes away, and keeps serving', async () => {
-    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000`, { abortAfterBytes: 1_000_000 });
+    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000`, {
+      abortAfterBytes: 1_000_000,
+    });
     expect(aborted.error?.message).toBe('aborted by the client');
     const next = await download(`${rest}/stream/sample/1MB`);
     expect(next.sha256).toBe(sampleSha256(MB));

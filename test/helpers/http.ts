@@ -21,7 +21,12 @@ export interface Download {
  */
 export function download(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; keepBody?: boolean; abortAfterBytes?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    keepBody?: boolean;
+    abortAfterBytes?: number;
+  } = {},
 ): Promise<Download> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -29,7 +34,14 @@ export function download(
     // Send the path exactly as written: `new URL` would resolve `%2e%2e` segments client-side.
     const [, origin = '', path = '/'] = /^(https?:\/\/[^/]+)(.*)$/.exec(url) ?? [];
     const { hostname, port } = new URL(origin);
-    const requestOptions = { hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false };
+    const requestOptions = {
+      hostname,
+      port,
+      path,
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      agent: false,
+    };
     const req = httpRequest(requestOptions, (res) => {
       const hash = createHash('sha256');
       const chunks: Buffer[] = [];
@@ -63,7 +75,9 @@ export function download(
       });
       res.on('end', () => finish(res.complete ? undefined : new Error('incomplete response')));
       res.on('error', (error) => finish(error));
-      res.on('close', () => finish(res.complete ? undefined : new Error('connection closed before the response was complete')));
+      res.on('close', () =>
+        finish(res.complete ? undefined : new Error('connection closed before the response was complete')),
+      );
     });
     // Once the response has started, a broken connection is an outcome to report, not a failure.
     req.on('error', (error) => (onResponseError ? onResponseError(error) : reject(error)));

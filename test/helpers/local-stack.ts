@@ -49,7 +49,10 @@ export async function startStack(env: Record<string, string> = {}): Promise<Runn
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const endpoints = await new Promise<StackEndpoints>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`local stack did not start in time:\n${stderr}`)), 90_000);
+    const timer = setTimeout(
+      () => reject(new Error(`local stack did not start in time:\n${stderr}`)),
+      90_000,
+    );
     lines.on('line', (line) => {
       if (!line.startsWith('{"localStackReady"')) return;
       clearTimeout(timer);

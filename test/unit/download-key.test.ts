@@ -62,7 +62,11 @@ describe('toUpstreamUrl', () => {
   });
 
   it('forwards the query', () => {
-    const url = toUpstreamUrl(base, parseDownloadKey('a.bin'), new URLSearchParams({ version: '2', x: 'a b' }));
+    const url = toUpstreamUrl(
+      base,
+      parseDownloadKey('a.bin'),
+      new URLSearchParams({ version: '2', x: 'a b' }),
+    );
     expect(url.href).toBe('https://files.example.com/exports/a.bin?version=2&x=a+b');
   });
 

@@ -45,13 +45,17 @@ describe('toStreamHeaders', () => {
   });
 
   it('keeps Content-Range on partial content', () => {
-    const headers = toStreamHeaders(opened({ 'content-range': 'bytes 0-9/100', 'content-length': '10' }, 206));
+    const headers = toStreamHeaders(
+      opened({ 'content-range': 'bytes 0-9/100', 'content-length': '10' }, 206),
+    );
     expect(headers['content-range']).toBe('bytes 0-9/100');
   });
 
   it('names the file after the key when upstream does not', () => {
     const headers = toStreamHeaders(opened({}));
-    expect(headers['content-disposition']).toBe(`attachment; filename="report 2024.csv"; filename*=UTF-8''report%202024.csv`);
+    expect(headers['content-disposition']).toBe(
+      `attachment; filename="report 2024.csv"; filename*=UTF-8''report%202024.csv`,
+    );
     expect(headers['content-type']).toBe('application/octet-stream');
   });
 });
@@ -98,7 +102,10 @@ describe('toProblem', () => {
       title: 'Not Found',
     });
     expect(toProblem(new UpstreamTimeoutError('slow')).status).toBe(504);
-    expect(toProblem(new PayloadTooLargeError('big', { maxBytes: 1 }))).toMatchObject({ status: 413, maxBytes: 1 });
+    expect(toProblem(new PayloadTooLargeError('big', { maxBytes: 1 }))).toMatchObject({
+      status: 413,
+      maxBytes: 1,
+    });
   });
 
   it('never leaks an unexpected error', () => {

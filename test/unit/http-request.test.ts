@@ -14,7 +14,9 @@ describe.each([
     event: (key: string, query: Record<string, string[]>, headers: Record<string, string>) =>
       functionUrlEvent({
         rawPath: `/${key}`,
-        rawQueryString: new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, v]))).toString(),
+        rawQueryString: new URLSearchParams(
+          Object.entries(query).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, v])),
+        ).toString(),
         headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
       }),
   },
@@ -41,7 +43,9 @@ describe.each([
 
 describe('toHttpRequest base URLs', () => {
   it('includes the REST stage so links point back at the same API', () => {
-    expect(toHttpRequest(restEvent()).baseUrl).toBe('https://abc123.execute-api.eu-west-1.amazonaws.com/prod');
+    expect(toHttpRequest(restEvent()).baseUrl).toBe(
+      'https://abc123.execute-api.eu-west-1.amazonaws.com/prod',
+    );
   });
 
   it('has no stage on a Function URL', () => {

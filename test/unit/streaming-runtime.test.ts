@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startHttpResponse } from '../../shared/http/awslambda.ts';
 import {
   GatewayResponseStream,
   installAwsLambdaGlobal,
@@ -10,10 +9,16 @@ import {
   parsePrelude,
   type ResponseSink,
 } from '../../local/streaming-runtime.ts';
+import { startHttpResponse } from '../../shared/http/awslambda.ts';
 
 /** Records what a gateway would send; `drainEvery` simulates a slow client. */
 function recordingSink(drainEvery = 0) {
-  const record = { prelude: undefined as ParsedPrelude | undefined, chunks: [] as Buffer[], ended: false, aborted: undefined as Error | undefined };
+  const record = {
+    prelude: undefined as ParsedPrelude | undefined,
+    chunks: [] as Buffer[],
+    ended: false,
+    aborted: undefined as Error | undefined,
+  };
   let writes = 0;
   const sink: ResponseSink = {
     start: (prelude) => {
@@ -58,7 +63,9 @@ describe('HttpResponseStream.from (prelude writer)', () => {
 
 describe('parsePrelude', () => {
   it('reads status, lower-cases headers and turns cookies into set-cookie', () => {
-    expect(parsePrelude('{"statusCode":404,"headers":{"Content-Type":"application/json"},"cookies":["a=1"]}')).toEqual({
+    expect(
+      parsePrelude('{"statusCode":404,"headers":{"Content-Type":"application/json"},"cookies":["a=1"]}'),
+    ).toEqual({
       statusCode: 404,
       headers: { 'content-type': 'application/json', 'set-cookie': ['a=1'] },
     });
@@ -76,7 +83,11 @@ describe('GatewayResponseStream (prelude parser)', () => {
     stream.setContentType('application/vnd.awslambda.http-integration-response');
     const prelude = Buffer.from(JSON.stringify({ statusCode: 201, headers: { 'x-a': 'b' } }));
     const whole = Buffer.concat([prelude, PRELUDE_DELIMITER, Buffer.from('hello world')]);
-    const pieces = [whole.subarray(0, 5), whole.subarray(5, prelude.length + 3), whole.subarray(prelude.length + 3)];
+    const pieces = [
+      whole.subarray(0, 5),
+      whole.subarray(5, prelude.length + 3),
+      whole.subarray(prelude.length + 3),
+    ];
     await pipeline(Readable.from(pieces), stream);
     expect(record.prelude).toEqual({ statusCode: 201, headers: { 'x-a': 'b' } });
     expect(Buffer.concat(record.chunks).toString()).toBe('hello world');

@@ -1,0 +1,445 @@
+import { App, type CfnResource } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DownloadStack, type DownloadStackProps } from '../../infra/download-stack.ts';
+import type { DownloadFunction } from '../../infra/functions.ts';
+import { readCdkJsonContext } from '../../infra/local-definition.ts';
+
+/** A fresh app and stack with the project's feature flags, bundling skipped (no esbuild run). */
+function synthesize(props: DownloadStackProps = {}): { stack: DownloadStack; template: Template } {
+  const app = new App({ context: { ...readCdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const stack = new DownloadStack(app, 'TestStack', props);
+  return { stack, template: Template.fromStack(stack) };
+}
+
+function logicalId(stack: DownloadStack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnResource);
+}
+
+interface Statement {
+  Action: string | string[];
+  Resource: unknown;
+  Effect: string;
+}
+
+/** The statements of a function role's policies, X-Ray's tracing statement left out. */
+function statementsOf(template: Template, stack: DownloadStack, fn: DownloadFunction): Statement[] {
+  const roleId = logicalId(stack, fn.role as unknown as { node: { defaultChild?: unknown } });
+  const statements: Statement[] = [];
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    if (!(policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId)) continue;
+    statements.push(...(policy.Properties.PolicyDocument.Statement as Statement[]));
+  }
+  return statements.filter((statement) => ![statement.Action].flat().every((a) => a.startsWith('xray:')));
+}
+
+function actionsOf(statements: Statement[]): string[] {
+  return [...new Set(statements.flatMap((statement) => [statement.Action].flat()))].sort();
+}
+
+describe('async path', () => {
+  let stack: DownloadStack;
+  let template: Template;
+  let fns: DownloadStack['asyncPath']['functions'];
+  const arnOf = (fn: DownloadFunction) => ({ 'Fn::GetAtt': [logicalId(stack, fn), 'Arn'] });
+  const bucketArn = () => ({ 'Fn::GetAtt': [logicalId(stack, stack.asyncPath.bucket), 'Arn'] });
+  const downloadsObjects = () => ({ 'Fn::Join': ['', [bucketArn(), '/downloads/*']] });
+  const tableArn = () => ({ 'Fn::GetAtt': [logicalId(stack, stack.asyncPath.table), 'Arn'] });
+
+  beforeAll(() => {
+    ({ stack, template } = synthesize());
+    fns = stack.asyncPath.functions;
+  });
+
+  describe('REST routes', () => {
+    it.each(['GET', 'HEAD'])(
+      '%s /download/{key+} streams the router response for up to 15 minutes',
+      (verb) => {
+        const resource = stack.restApi.root.getResource('download')?.getResource('{key+}');
+        expect(resource).toBeDefined();
+
+        template.hasResourceProperties('AWS::ApiGateway::Method', {
+          HttpMethod: verb,
+          ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
+          Integration: {
+            Type: 'AWS_PROXY',
+            ResponseTransferMode: 'STREAM',
+            TimeoutInMillis: 900_000,
+            Uri: {
+              'Fn::Join': [
+                '',
+                Match.arrayWith([
+                  Match.stringLikeRegexp(':lambda:path/2021-11-15/functions/$'),
+                  arnOf(fns.download),
+                  '/response-streaming-invocations',
+                ]),
+              ],
+            },
+          },
+        });
+      },
+    );
+
+    it('serves GET /downloads/{downloadId} through a plain (buffered) proxy integration', () => {
+      const resource = stack.restApi.root.getResource('downloads')?.getResource('{downloadId}');
+      expect(resource).toBeDefined();
+
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'GET',
+        ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
+        Integration: {
+          Type: 'AWS_PROXY',
+          ResponseTransferMode: Match.absent(),
+          Uri: { 'Fn::Join': ['', Match.arrayWith([arnOf(fns.downloadStatus), '/invocations'])] },
+        },
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('runs the router for 15 minutes with the streaming and async settings', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Timeout: 900,
+        Environment: {
+          Variables: Match.objectLike({
+            POWERTOOLS_SERVICE_NAME: 'download',
+            UPSTREAM_BASE_URL: 'https://example.com/',
+            STREAM_MAX_BYTES: '199229440',
+            DOWNLOAD_TABLE: { Ref: logicalId(stack, stack.asyncPath.table) },
+            STATE_MACHINE_ARN: { Ref: logicalId(stack, stack.asyncPath.stateMachine) },
+            WEBSOCKET_URL: {
+              'Fn::Join': ['', Match.arrayWith(['wss://', Match.stringLikeRegexp('/live$')])],
+            },
+            RECORD_TTL_SECONDS: '604800',
+          }),
+        },
+      });
+    });
+
+    it('runs fetch-to-s3 for 15 minutes with 1024 MB and the upload settings', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Timeout: 900,
+        MemorySize: 1024,
+        Environment: {
+          Variables: Match.objectLike({
+            POWERTOOLS_SERVICE_NAME: 'fetch-to-s3',
+            UPSTREAM_BASE_URL: 'https://example.com/',
+            DOWNLOAD_BUCKET: { Ref: logicalId(stack, stack.asyncPath.bucket) },
+            WEBSOCKET_MANAGEMENT_URL: {
+              'Fn::Join': ['', Match.arrayWith(['https://', Match.stringLikeRegexp('/live$')])],
+            },
+            UPLOAD_PART_SIZE_BYTES: String(8 * 1024 * 1024),
+            UPLOAD_QUEUE_SIZE: '4',
+          }),
+        },
+      });
+    });
+
+    it('tells the websocket function the notifier by name, and not the management URL', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectEquals({
+            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: 'websocket',
+            POWERTOOLS_LOG_LEVEL: 'INFO',
+            DOWNLOAD_TABLE: { Ref: logicalId(stack, stack.asyncPath.table) },
+            NOTIFIER_FUNCTION_NAME: { Ref: logicalId(stack, fns.notify) },
+          }),
+        },
+      });
+    });
+
+    it('gives presign its TTL and the bucket', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'presign', PRESIGN_TTL_SECONDS: '900' }),
+        },
+      });
+    });
+  });
+
+  describe('least privilege', () => {
+    it('lets the router write records and start executions, nothing else', () => {
+      const statements = statementsOf(template, stack, fns.download);
+
+      expect(actionsOf(statements)).toEqual([
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'states:StartExecution',
+      ]);
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: 'states:StartExecution',
+          Resource: { Ref: logicalId(stack, stack.asyncPath.stateMachine) },
+        }),
+      );
+    });
+
+    it('lets the status function only read records', () => {
+      const statements = statementsOf(template, stack, fns.downloadStatus);
+
+      expect(statements).toEqual([
+        expect.objectContaining({ Action: 'dynamodb:GetItem', Resource: tableArn() }),
+      ]);
+    });
+
+    it('lets presign read copied downloads only', () => {
+      const statements = statementsOf(template, stack, fns.presign);
+
+      expect(statements).toEqual([
+        expect.objectContaining({ Action: 's3:GetObject', Resource: downloadsObjects() }),
+      ]);
+    });
+
+    it('lets the websocket function invoke only the notifier', () => {
+      const statements = statementsOf(template, stack, fns.websocket);
+
+      expect(actionsOf(statements)).toEqual([
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'lambda:InvokeFunction',
+      ]);
+      const invoke = statements.filter((statement) => statement.Action === 'lambda:InvokeFunction');
+      expect(invoke).toHaveLength(1);
+      expect(invoke[0]?.Resource).toEqual([
+        arnOf(fns.notify),
+        { 'Fn::Join': ['', [arnOf(fns.notify), ':*']] },
+      ]);
+      expect(actionsOf(statements)).not.toContain('execute-api:ManageConnections');
+    });
+
+    it('lets fetch-to-s3 upload under downloads/, update records and post to connections', () => {
+      const statements = statementsOf(template, stack, fns.fetchToS3);
+
+      expect(actionsOf(statements)).toEqual([
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'execute-api:ManageConnections',
+        's3:AbortMultipartUpload',
+        's3:ListMultipartUploadParts',
+        's3:PutObject',
+      ]);
+      for (const statement of statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')))) {
+        expect(statement.Resource).toEqual(downloadsObjects());
+      }
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: 'execute-api:ManageConnections',
+          Resource: {
+            'Fn::Join': [
+              '',
+              expect.arrayContaining([
+                { Ref: logicalId(stack, stack.asyncPath.webSocketApi) },
+                '/live/*/@connections/*',
+              ]),
+            ],
+          },
+        }),
+      );
+    });
+
+    it.each([
+      ['markReady', ['dynamodb:UpdateItem']],
+      ['notify', ['dynamodb:GetItem', 'execute-api:ManageConnections']],
+      [
+        'markFailed',
+        [
+          'dynamodb:UpdateItem',
+          'execute-api:ManageConnections',
+          's3:AbortMultipartUpload',
+          's3:DeleteObject',
+          's3:ListBucket',
+          's3:ListBucketMultipartUploads',
+        ],
+      ],
+    ] as const)('grants %s exactly %j', (name, expected) => {
+      expect(actionsOf(statementsOf(template, stack, fns[name]))).toEqual(expected);
+    });
+
+    it('scopes mark-failed to the bucket for listing and to downloads/ for deleting', () => {
+      const statements = statementsOf(template, stack, fns.markFailed);
+
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Action: 's3:ListBucketMultipartUploads', Resource: bucketArn() }),
+      );
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: 's3:ListBucket',
+          Resource: bucketArn(),
+          Condition: { StringLike: { 's3:prefix': ['downloads/*'] } },
+        }),
+      );
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: ['s3:AbortMultipartUpload', 's3:DeleteObject'],
+          Resource: downloadsObjects(),
+        }),
+      );
+    });
+
+    it('grants no function any action on every resource, apart from X-Ray', () => {
+      for (const fn of [...Object.values(fns), stack.streamingPath.function]) {
+        for (const statement of statementsOf(template, stack, fn)) expect(statement.Resource).not.toBe('*');
+      }
+    });
+  });
+
+  describe('storage', () => {
+    it('encrypts the bucket, blocks public access and denies plain HTTP', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('expires copied downloads after a day and aborts incomplete uploads', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'downloads/', ExpirationInDays: 1, Status: 'Enabled' }),
+            Match.objectLike({
+              AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              Status: 'Enabled',
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('keeps records in an on-demand table keyed by downloadId, expired by TTL', () => {
+      template.resourceCountIs('AWS::DynamoDB::Table', 1);
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'downloadId', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'downloadId', AttributeType: 'S' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      });
+    });
+  });
+
+  describe('WebSocket API', () => {
+    it('routes $connect, $disconnect, $default and status to the websocket function', () => {
+      template.resourceCountIs('AWS::ApiGatewayV2::Route', 4);
+      template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        ProtocolType: 'WEBSOCKET',
+        RouteSelectionExpression: '$request.body.action',
+      });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+        IntegrationType: 'AWS_PROXY',
+        IntegrationUri: { 'Fn::Join': ['', Match.arrayWith([arnOf(fns.websocket)])] },
+      });
+      const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
+        (route) => route.Properties.RouteKey,
+      );
+      expect(routeKeys.sort()).toEqual(['$connect', '$default', '$disconnect', 'status']);
+    });
+
+    it('answers the client on $default and status only', () => {
+      const routes = template.findResources('AWS::ApiGatewayV2::Route');
+      const responses = Object.values(template.findResources('AWS::ApiGatewayV2::RouteResponse'));
+
+      const answered = responses.map(
+        (response) => routes[response.Properties.RouteId.Ref]?.Properties.RouteKey,
+      );
+      expect(answered.sort()).toEqual(['$default', 'status']);
+    });
+
+    it('deploys the live stage automatically, after the routes exist', () => {
+      const stages = template.findResources('AWS::ApiGatewayV2::Stage', {
+        Properties: { StageName: 'live', AutoDeploy: true },
+      });
+      expect(Object.keys(stages)).toHaveLength(1);
+
+      const dependsOn = Object.values(stages)[0]?.DependsOn as string[];
+      for (const routeId of Object.keys(template.findResources('AWS::ApiGatewayV2::Route'))) {
+        expect(dependsOn).toContain(routeId);
+      }
+    });
+  });
+
+  describe('state machine', () => {
+    it('is a traced Standard workflow that logs everything except execution data', () => {
+      template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineType: 'STANDARD',
+        TracingConfiguration: { Enabled: true },
+        LoggingConfiguration: {
+          Level: 'ALL',
+          IncludeExecutionData: false,
+          Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: Match.anyValue() } }],
+        },
+      });
+    });
+
+    it('may invoke exactly the five task functions', () => {
+      const role = stack.asyncPath.stateMachine.role as unknown as { node: { defaultChild?: unknown } };
+      const roleId = logicalId(stack, role);
+      const invoked = Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
+        .filter((statement) => statement.Action === 'lambda:InvokeFunction')
+        .flatMap((statement) => [statement.Resource].flat())
+        .filter((resource) => JSON.stringify(resource).startsWith('{"Fn::GetAtt"'));
+
+      expect(invoked).toHaveLength(5);
+      expect(invoked).toEqual(
+        expect.arrayContaining(
+          [fns.fetchToS3, fns.presign, fns.markReady, fns.notify, fns.markFailed].map((fn) => arnOf(fn)),
+        ),
+      );
+    });
+  });
+});
+
+describe('async path settings', () => {
+  it('passes the tunables to the bucket lifecycle and the functions', () => {
+    const { template } = synthesize({
+      objectExpirationDays: 3,
+      presignTtlSeconds: 300,
+      recordTtlSeconds: 3600,
+      uploadPartSizeBytes: 16 * 1024 * 1024,
+      uploadQueueSize: 2,
+    });
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'downloads/', ExpirationInDays: 3 })]),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PRESIGN_TTL_SECONDS: '300' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ RECORD_TTL_SECONDS: '3600' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          UPLOAD_PART_SIZE_BYTES: String(16 * 1024 * 1024),
+          UPLOAD_QUEUE_SIZE: '2',
+        }),
+      },
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import { App, type CfnResource } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DownloadStack, type DownloadStackProps } from '../../infra/download-stack.ts';
+import type { DownloadFunction } from '../../infra/functions.ts';
+import { readCdkJsonContext } from '../../infra/local-definition.ts';
+
+/** A fresh app and stack with the project's feature flags, bundling skipped (no esbuild run). */
+function synthesize(props: DownloadStackProps = {}): { stack: DownloadStack; template: Template } {
+  const app = new App({ context: { ...readCdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const stack = new DownloadStack(app, 'TestStack', props);
+  return { stack, template: Template.fromStack(stack) };
+}
+
+function logicalId(stack: DownloadStack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnResource);
+}
+
+/** Every action granted to a function's role, X-Ray's tracing actions left out. */
+function grantedActions(template: Template, stack: DownloadStack, fn: DownloadFunction): string[] {
+  const roleId = logicalId(stack, fn.role as unknown as { node: { defaultChild?: unknown } });
+  const actions = new Set<string>();
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    const roles = policy.Properties.Roles as { Ref: string }[];
+    if (!roles.some((role) => role.Ref === roleId)) continue;
+    for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
+      for (const action of [statement.Action].flat()) actions.add(action);
+    }
+  }
+  return [...actions].filter((action) => !action.startsWith('xray:')).sort();
+}
+
+describe('streaming path', () => {
+  let stack: DownloadStack;
+  let template: Template;
+  beforeAll(() => {
+    ({ stack, template } = synthesize());
+  });
+
+  it.each(['GET', 'HEAD'])(
+    '%s /stream/{key+} streams the function response for up to 15 minutes',
+    (httpMethod) => {
+      const resource = stack.restApi.root.getResource('stream')?.getResource('{key+}');
+      expect(resource).toBeDefined();
+
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: httpMethod,
+        ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
+        Integration: {
+          Type: 'AWS_PROXY',
+          ResponseTransferMode: 'STREAM',
+          TimeoutInMillis: 900_000,
+          Uri: {
+            'Fn::Join': [
+              '',
+              Match.arrayWith([
+                Match.stringLikeRegexp(':lambda:path/2021-11-15/functions/$'),
+                { 'Fn::GetAtt': [logicalId(stack, stack.streamingPath.function), 'Arn'] },
+                '/response-streaming-invocations',
+              ]),
+            ],
+          },
+        },
+      });
+    },
+  );
+
+  it('gives the stream function a Function URL that streams and requires IAM', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      InvokeMode: 'RESPONSE_STREAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [logicalId(stack, stack.streamingPath.function), 'Arn'] },
+    });
+  });
+
+  it('runs the stream function for 15 minutes with 512 MB and the upstream settings', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Timeout: 900,
+      MemorySize: 512,
+      Environment: {
+        Variables: Match.objectEquals({
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: 'stream',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          UPSTREAM_BASE_URL: 'https://example.com/',
+          UPSTREAM_HEADERS_TIMEOUT_MS: '10000',
+          UPSTREAM_BODY_TIMEOUT_MS: '30000',
+          STREAM_MAX_BYTES: '199229440',
+        }),
+      },
+    });
+  });
+
+  it('grants the stream function no AWS permissions beyond tracing', () => {
+    expect(grantedActions(template, stack, stack.streamingPath.function)).toEqual([]);
+  });
+
+  it('lets only API Gateway invoke the stream function, per method', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
+      (permission) =>
+        JSON.stringify(permission.Properties.FunctionName) ===
+        JSON.stringify({ 'Fn::GetAtt': [logicalId(stack, stack.streamingPath.function), 'Arn'] }),
+    );
+
+    expect(permissions.length).toBeGreaterThan(0);
+    for (const permission of permissions) {
+      expect(permission.Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'apigateway.amazonaws.com',
+      });
+      expect(permission.Properties.SourceArn).toBeDefined();
+    }
+  });
+});
+
+describe.each([
+  ['iam', 'AWS_IAM'],
+  ['none', 'NONE'],
+] as const)('apiAuth %s', (apiAuth, authorizationType) => {
+  it(`sets AuthorizationType ${authorizationType} on every REST method`, () => {
+    const { template } = synthesize({ apiAuth });
+
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+    expect(methods).toHaveLength(5);
+    for (const method of methods) expect(method.Properties.AuthorizationType).toBe(authorizationType);
+    // The Function URL does not follow apiAuth: it is always IAM.
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });
+  });
+});
+
+describe('upstream settings', () => {
+  it('passes allowed origins and limits to the stream function only when set', () => {
+    const { template } = synthesize({
+      upstreamBaseUrl: 'https://files.example.org/exports/',
+      upstreamAllowedOrigins: 'https://cdn.example.org',
+      streamMaxBytes: 50_000_000,
+    });
+
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'stream',
+          UPSTREAM_BASE_URL: 'https://files.example.org/exports/',
+          UPSTREAM_ALLOWED_ORIGINS: 'https://cdn.example.org',
+          STREAM_MAX_BYTES: '50000000',
+        }),
+      },
+    });
+  });
+});
