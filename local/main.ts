@@ -11,6 +11,10 @@ function port(name: string, fallback: number): number {
   return value;
 }
 
+// The SDK warns once that its releases from 2027 need Node 22; the local stack supports Node 20 on
+// purpose (see README), so the notice is not repeated on every start.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const started = Date.now();
 const stack = await startLocalStack({
   port: port('PORT', 3000),

@@ -118,7 +118,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let upstreamBaseUrl = options.upstreamBaseUrl;
     let sampleUpstream: string | undefined;
     if (!upstreamBaseUrl) {
-      const upstream = await startSampleUpstream({ port: options.upstreamPort ?? 3002, host });
+      const upstream = await startSampleUpstream({
+        port: options.upstreamPort ?? 3002,
+        host,
+        log: (line) => log(`upstream: ${line}`),
+      });
       closers.push(upstream.close);
       upstreamBaseUrl = upstream.url;
       sampleUpstream = upstream.url;

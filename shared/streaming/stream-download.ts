@@ -30,6 +30,11 @@ export interface OpenedDownload {
   upstream: UpstreamResponse;
 }
 
+/** The client closed the connection mid-body; upstream was cancelled. Not a failure of ours. */
+export class ClientGoneError extends Error {
+  override readonly name = 'ClientGoneError';
+}
+
 class MethodNotAllowedError extends HttpError {
   override readonly name = 'MethodNotAllowedError';
   constructor(method: string) {
@@ -121,6 +126,8 @@ export async function pipeDownload(
   try {
     await pipeline(upstream.body, new LengthGuard(upstream.contentLength, options.maxBytes), httpStream);
   } catch (error) {
+    // The response side broke first: the client left (pipeline already cancelled upstream).
+    if (responseStream.destroyed && !upstream.body.errored) throw new ClientGoneError('The client closed the connection');
     throw toUpstreamError(error, options.signal);
   }
 }
@@ -199,7 +206,11 @@ export async function sendDownload(
     });
     deps.logger.info('download streamed', { key: download.key.path, durationMs: Date.now() - started });
   } catch (error) {
-    deps.logger.error('stream aborted mid-body', { key: download.key.path, error: error as Error });
+    if (error instanceof ClientGoneError) {
+      deps.logger.warn('client went away; upstream cancelled', { key: download.key.path, durationMs: Date.now() - started });
+    } else {
+      deps.logger.error('stream aborted mid-body', { key: download.key.path, error: error as Error });
+    }
     throw error;
   }
 }

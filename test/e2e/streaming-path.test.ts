@@ -136,11 +136,15 @@ describe('GET /stream/{key+} through the local REST API', () => {
     expect(result.bytes).toBe(0);
   });
 
-  it('cancels the upstream transfer when the client goes away, and keeps serving', async () => {
-    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000`, {
-      abortAfterBytes: 1_000_000,
-    });
+  it('cancels the upstream transfer promptly when the client goes away, and keeps serving', async () => {
+    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000&cancelProbe=1`, { abortAfterBytes: 1_000_000 });
     expect(aborted.error?.message).toBe('aborted by the client');
+    // The sample upstream logs how many bytes it sent before its client (the function) went away.
+    await expect
+      .poll(() => /cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1], { timeout: 5_000 })
+      .toBeDefined();
+    const sent = Number(/cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1]);
+    expect(sent).toBeLessThan(20 * MB);
     const next = await download(`${rest}/stream/sample/1MB`);
     expect(next.sha256).toBe(sampleSha256(MB));
   });
