@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { detailedLog, type LocalLog, localRegion } from './lambda-service.ts';
+import { listen } from './listen.ts';
 import { LOCAL_CREDENTIALS } from './s3.ts';
 
 export { LOCAL_CREDENTIALS };
@@ -54,14 +55,7 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<LocalDyna
     deleteTableMs: 0,
     updateTableMs: 0,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, options.port, options.host);
   const endpoint = `http://127.0.0.1:${port}`;
   const close = async (): Promise<void> => {
     const closed = new Promise<void>((resolve, reject) =>

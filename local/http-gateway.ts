@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, LambdaFunctionURLEvent } from 'aws-lambda';
 import { createLocalContext } from './lambda-service.ts';
+import { listen } from './listen.ts';
 import {
   GatewayResponseStream,
   isStreamingHandler,
@@ -403,11 +403,7 @@ export async function startHttpGateway(options: {
     });
   });
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? 0, options.host);
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     port,

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Context } from 'aws-lambda';
+import { listen } from './listen.ts';
 
 /** The Lambda context handed to handlers locally: the full `aws-lambda` `Context` shape. */
 export type LocalContext = Context;
@@ -295,14 +296,7 @@ export async function startLambdaService(options: LambdaServiceOptions): Promise
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, options.port, options.host);
 
   const idle = async (): Promise<void> => {
     while (background.size > 0) await Promise.allSettled([...background]);

@@ -18,6 +18,7 @@ import {
   type LocalContext,
   type LocalLog,
 } from './lambda-service.ts';
+import { listen } from './listen.ts';
 
 /** What runs in place of the Lambda function behind one Task state: gets the `Payload`, returns the result. */
 export type TaskHandler = (payload: unknown, context: LocalContext) => Promise<unknown>;
@@ -381,14 +382,7 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
     sendJson(res, 200, handler(body));
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, options.port, options.host);
 
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -9,6 +9,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { createLocalContext, detailedLog, type LocalHandler, type LocalLog } from './lambda-service.ts';
+import { listen } from './listen.ts';
 
 export interface WebSocketGatewayOptions {
   /** 0 picks a free port. */
@@ -303,14 +304,7 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, options.port, options.host);
 
   return {
     url: `ws://127.0.0.1:${port}`,
