@@ -73,13 +73,20 @@ export function loadUpstreamConfig(env: Env = process.env): UpstreamConfig {
   for (const origin of (env[ENV.upstreamAllowedOrigins] ?? '').split(',')) {
     const trimmed = origin.trim();
     if (!trimmed) continue;
+    let parsed: URL;
     try {
-      allowedOrigins.add(new URL(trimmed).origin);
+      parsed = new URL(trimmed);
     } catch {
       throw new ConfigError(
         `environment variable ${ENV.upstreamAllowedOrigins} has an invalid origin "${trimmed}"`,
       );
     }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new ConfigError(
+        `environment variable ${ENV.upstreamAllowedOrigins} allows only http and https origins, got "${trimmed}"`,
+      );
+    }
+    allowedOrigins.add(parsed.origin);
   }
   return {
     baseUrl,

@@ -41,6 +41,14 @@ export class PayloadTooLargeError extends HttpError {
   }
 }
 
+/** The body grew past what this path can carry (announced length unknown). Retrying will not help. */
+export class FileTooLargeError extends HttpError {
+  override readonly name = 'FileTooLargeError';
+  constructor(message: string) {
+    super(413, 'FileTooLarge', message);
+  }
+}
+
 /** 416: upstream refused the requested range. */
 export class RangeNotSatisfiableError extends HttpError {
   override readonly name = 'RangeNotSatisfiableError';

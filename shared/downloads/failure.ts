@@ -16,6 +16,7 @@ const CODES: Record<string, string> = {
   RangeNotSatisfiableError: 'RangeNotSatisfiable',
   S3UploadError: 'StorageFailed',
   CopyTimeoutError: 'CopyTimeout',
+  FileTooLargeError: 'FileTooLarge',
   'States.Timeout': 'Timeout',
 };
 
@@ -28,6 +29,8 @@ export function toDownloadError(caught: CaughtError | undefined): DownloadError 
   const code = CODES[name];
   if (!code) return { code: 'InternalError', message: 'The download failed unexpectedly' };
   let message = 'The download failed';
+  // Storage failures carry SDK text (bucket names, hosts); clients get a fixed sentence.
+  if (code === 'StorageFailed') return { code, message: 'Storing the file failed; try again later' };
   try {
     const cause = JSON.parse(caught?.Cause ?? '{}') as { errorMessage?: unknown };
     if (typeof cause.errorMessage === 'string' && cause.errorMessage.length > 0)

@@ -14,15 +14,21 @@ export async function markDownloadFailed(
 ): Promise<{ error: DownloadError; delivered: boolean }> {
   const error = toDownloadError(input.error);
   deps.logger.warn('download failed', { downloadId: input.downloadId, error, caught: input.error?.Error });
-  const removed = await removeDownloadLeftovers(deps.s3, deps.bucket, input.downloadId);
-  if (removed.abortedUploads > 0 || removed.deletedObjects > 0)
-    deps.logger.info('removed leftovers', { ...removed });
+  // Record and tell first: a cleanup failure must not leave the download looking alive.
   const record = await deps.store.markFailed(input.downloadId, error);
   const message = record ? toOutcomeMessage(record) : undefined;
   let delivered = false;
   if (record?.connectionId && message) {
     delivered =
       (await deps.poster.post(record.connectionId, message).catch(() => 'gone' as const)) === 'sent';
+  }
+  try {
+    const removed = await removeDownloadLeftovers(deps.s3, deps.bucket, input.downloadId);
+    if (removed.abortedUploads > 0 || removed.deletedObjects > 0)
+      deps.logger.info('removed leftovers', { ...removed });
+  } catch (cleanupError) {
+    // The bucket's lifecycle rules abort incomplete uploads after a day and expire objects.
+    deps.logger.error('could not remove leftovers; lifecycle rules will', { error: cleanupError as Error });
   }
   return { error, delivered };
 }

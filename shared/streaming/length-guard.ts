@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { UpstreamUnavailableError } from '../errors.ts';
+import { FileTooLargeError, UpstreamUnavailableError } from '../errors.ts';
 
 /**
  * Passes bytes through and fails the stream if upstream sends more than it announced, ends before
@@ -27,12 +27,7 @@ export class LengthGuard extends Transform {
       return;
     }
     if (this.bytes > this.maxBytes) {
-      callback(
-        new UpstreamUnavailableError(
-          'TooLargeForStreaming',
-          `Upstream sent more than ${this.maxBytes} bytes`,
-        ),
-      );
+      callback(new FileTooLargeError(`Upstream sent more than ${this.maxBytes} bytes`));
       return;
     }
     callback(null, chunk);

@@ -127,7 +127,8 @@ export async function pipeDownload(
     await pipeline(upstream.body, new LengthGuard(upstream.contentLength, options.maxBytes), httpStream);
   } catch (error) {
     // The response side broke first: the client left (pipeline already cancelled upstream).
-    if (responseStream.destroyed && !upstream.body.errored) throw new ClientGoneError('The client closed the connection');
+    if (responseStream.destroyed && !upstream.body.errored)
+      throw new ClientGoneError('The client closed the connection');
     throw toUpstreamError(error, options.signal);
   }
 }
@@ -207,7 +208,10 @@ export async function sendDownload(
     deps.logger.info('download streamed', { key: download.key.path, durationMs: Date.now() - started });
   } catch (error) {
     if (error instanceof ClientGoneError) {
-      deps.logger.warn('client went away; upstream cancelled', { key: download.key.path, durationMs: Date.now() - started });
+      deps.logger.warn('client went away; upstream cancelled', {
+        key: download.key.path,
+        durationMs: Date.now() - started,
+      });
     } else {
       deps.logger.error('stream aborted mid-body', { key: download.key.path, error: error as Error });
     }

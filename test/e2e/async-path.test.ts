@@ -57,10 +57,16 @@ async function waitForStatus(downloadId: string, status: string, timeoutMs = 60_
 describe('GET /download/{key+} above the threshold', () => {
   it('answers 202, pushes progress then a ready URL to a client that names the execution in a header, and the URL serves the same bytes', async () => {
     const accepted = await startAsync('/download/sample/250MB');
-    expect(accepted).toMatchObject({ status: 'PENDING', reason: 'too-large-to-stream', webSocketEndpoint: ws });
+    expect(accepted).toMatchObject({
+      status: 'PENDING',
+      reason: 'too-large-to-stream',
+      webSocketEndpoint: ws,
+    });
     expect(accepted.executionArn).toContain(`:execution:DownloadWorkflow:${accepted.downloadId}`);
 
-    const client = await openSocket(accepted.webSocketEndpoint, { 'X-StateMachine-ExecutionArn': accepted.executionArn });
+    const client = await openSocket(accepted.webSocketEndpoint, {
+      'X-StateMachine-ExecutionArn': accepted.executionArn,
+    });
     const progress = await client.next('progress');
     const ready = await client.next('ready', 120_000);
     await client.close();
@@ -69,7 +75,11 @@ describe('GET /download/{key+} above the threshold', () => {
     expect(client.messages.findIndex((m) => m.type === 'progress')).toBeLessThan(
       client.messages.findIndex((m) => m.type === 'ready'),
     );
-    expect(ready).toMatchObject({ downloadId: accepted.downloadId, size: 250 * MB, contentType: 'application/octet-stream' });
+    expect(ready).toMatchObject({
+      downloadId: accepted.downloadId,
+      size: 250 * MB,
+      contentType: 'application/octet-stream',
+    });
     const file = await download(ready.url as string);
     expect(file.status).toBe(200);
     expect(file.headers['content-disposition']).toContain('sample-250MB.bin');
@@ -173,7 +183,15 @@ describe('GET /download/{key+} below the threshold', () => {
 
 describe('the WebSocket handshake', () => {
   it.each([
-    ['an unknown execution ARN', { 'X-StateMachine-ExecutionArn': 'arn:aws:states:us-east-1:000000000000:execution:DownloadWorkflow:00000000-0000-4000-8000-000000000000' }, '', 404],
+    [
+      'an unknown execution ARN',
+      {
+        'X-StateMachine-ExecutionArn':
+          'arn:aws:states:us-east-1:000000000000:execution:DownloadWorkflow:00000000-0000-4000-8000-000000000000',
+      },
+      '',
+      404,
+    ],
     ['a malformed execution ARN', { 'X-StateMachine-ExecutionArn': 'not-an-arn' }, '', 400],
     ['an unknown download id', {}, '?downloadId=00000000-0000-4000-8000-000000000000', 404],
     ['a malformed download id', {}, '?downloadId=..%2Fx', 400],
@@ -187,7 +205,9 @@ describe('the WebSocket handshake', () => {
   it('refuses an ARN whose name is a real download but whose state machine is not', async () => {
     const accepted = await startAsync('/download/sample/2MB?mode=async');
     const forged = accepted.executionArn.replace(':DownloadWorkflow:', ':OtherMachine:');
-    await expect(openSocket(ws, { 'X-StateMachine-ExecutionArn': forged })).rejects.toMatchObject({ statusCode: 404 });
+    await expect(openSocket(ws, { 'X-StateMachine-ExecutionArn': forged })).rejects.toMatchObject({
+      statusCode: 404,
+    });
   });
 });
 
@@ -227,7 +247,10 @@ describe('presigned URLs on the local S3', () => {
     const url = new URL(ready.url as string);
 
     const signature = url.searchParams.get('X-Amz-Signature') as string;
-    url.searchParams.set('X-Amz-Signature', `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`);
+    url.searchParams.set(
+      'X-Amz-Signature',
+      `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`,
+    );
     expect((await download(url.href)).status).toBe(403);
 
     const record = await aws.record(accepted.downloadId);

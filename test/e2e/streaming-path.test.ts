@@ -137,11 +137,15 @@ describe('GET /stream/{key+} through the local REST API', () => {
   });
 
   it('cancels the upstream transfer promptly when the client goes away, and keeps serving', async () => {
-    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000&cancelProbe=1`, { abortAfterBytes: 1_000_000 });
+    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000&cancelProbe=1`, {
+      abortAfterBytes: 1_000_000,
+    });
     expect(aborted.error?.message).toBe('aborted by the client');
     // The sample upstream logs how many bytes it sent before its client (the function) went away.
     await expect
-      .poll(() => /cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1], { timeout: 5_000 })
+      .poll(() => /cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1], {
+        timeout: 5_000,
+      })
       .toBeDefined();
     const sent = Number(/cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1]);
     expect(sent).toBeLessThan(20 * MB);

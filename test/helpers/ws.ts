@@ -21,7 +21,9 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
       for (const wake of waiters.splice(0)) wake();
     });
     socket.once('unexpected-response', (_req, res) => {
-      reject(Object.assign(new Error(`handshake refused with ${res.statusCode}`), { statusCode: res.statusCode }));
+      reject(
+        Object.assign(new Error(`handshake refused with ${res.statusCode}`), { statusCode: res.statusCode }),
+      );
       socket.terminate();
     });
     socket.once('error', reject);
@@ -32,7 +34,10 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
         next(type, timeoutMs = 30_000) {
           return new Promise((resolveMessage, rejectMessage) => {
             const timer = setTimeout(
-              () => rejectMessage(new Error(`no "${type}" message in ${timeoutMs} ms; got ${JSON.stringify(messages)}`)),
+              () =>
+                rejectMessage(
+                  new Error(`no "${type}" message in ${timeoutMs} ms; got ${JSON.stringify(messages)}`),
+                ),
               timeoutMs,
             );
             const check = () => {
