@@ -76,7 +76,7 @@ export async function routeDownload(
     decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
     if (decision.path === 'too-large') {
       cancelBody(download.upstream.body);
-      throw tooLargeForStreaming(download, request, config.streamMaxBytes);
+      throw tooLargeForStreaming(download, config.streamMaxBytes);
     }
     if (decision.path === 'async' && request.method === 'HEAD') decision = { path: 'stream' };
     if (decision.path === 'async') {

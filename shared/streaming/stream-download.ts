@@ -89,11 +89,7 @@ export function toStreamHeaders(download: OpenedDownload): Record<string, string
 }
 
 /** The 413 for a file that does not fit the streaming path; names the async alternative. */
-export function tooLargeForStreaming(
-  download: OpenedDownload,
-  request: HttpRequest,
-  maxBytes: number,
-): HttpError {
+export function tooLargeForStreaming(download: OpenedDownload, maxBytes: number): HttpError {
   const asyncPath = `/download/${download.key.segments.map(encodeURIComponent).join('/')}?mode=async`;
   return new PayloadTooLargeError(
     `The file is ${download.upstream.contentLength} bytes; the streaming path serves up to ${maxBytes}. Use the async download instead.`,
@@ -177,7 +173,7 @@ export async function streamDownload(
     const size = download.upstream.contentLength;
     if (size !== undefined && size > deps.config.streamMaxBytes) {
       cancelBody(download.upstream.body);
-      throw tooLargeForStreaming(download, request, deps.config.streamMaxBytes);
+      throw tooLargeForStreaming(download, deps.config.streamMaxBytes);
     }
   } catch (error) {
     await writeProblem(responseStream, error, deps.logger, request.method);
