@@ -1,41 +1,15 @@
-import { App, type CfnResource } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DownloadStack, type DownloadStackProps } from '../../infra/download-stack.ts';
+import type { DownloadStack } from '../../infra/download-stack.ts';
 import type { DownloadFunction } from '../../infra/functions.ts';
-import { readCdkJsonContext } from '../../infra/local-definition.ts';
-
-/** A fresh app and stack with the project's feature flags, bundling skipped (no esbuild run). */
-function synthesize(props: DownloadStackProps = {}): { stack: DownloadStack; template: Template } {
-  const app = new App({ context: { ...readCdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
-  const stack = new DownloadStack(app, 'TestStack', props);
-  return { stack, template: Template.fromStack(stack) };
-}
-
-function logicalId(stack: DownloadStack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as CfnResource);
-}
-
-interface Statement {
-  Action: string | string[];
-  Resource: unknown;
-  Effect: string;
-}
-
-/** The statements of a function role's policies, X-Ray's tracing statement left out. */
-function statementsOf(template: Template, stack: DownloadStack, fn: DownloadFunction): Statement[] {
-  const roleId = logicalId(stack, fn.role as unknown as { node: { defaultChild?: unknown } });
-  const statements: Statement[] = [];
-  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
-    if (!(policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId)) continue;
-    statements.push(...(policy.Properties.PolicyDocument.Statement as Statement[]));
-  }
-  return statements.filter((statement) => ![statement.Action].flat().every((a) => a.startsWith('xray:')));
-}
-
-function actionsOf(statements: Statement[]): string[] {
-  return [...new Set(statements.flatMap((statement) => [statement.Action].flat()))].sort();
-}
+import {
+  actionsOf,
+  expectStreamingMethod,
+  logicalId,
+  type Statement,
+  statementsOf,
+  synthesize,
+} from './template.ts';
 
 describe('async path', () => {
   let stack: DownloadStack;
@@ -58,25 +32,7 @@ describe('async path', () => {
         const resource = stack.restApi.root.getResource('download')?.getResource('{key+}');
         expect(resource).toBeDefined();
 
-        template.hasResourceProperties('AWS::ApiGateway::Method', {
-          HttpMethod: verb,
-          ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
-          Integration: {
-            Type: 'AWS_PROXY',
-            ResponseTransferMode: 'STREAM',
-            TimeoutInMillis: 900_000,
-            Uri: {
-              'Fn::Join': [
-                '',
-                Match.arrayWith([
-                  Match.stringLikeRegexp(':lambda:path/2021-11-15/functions/$'),
-                  arnOf(fns.download),
-                  '/response-streaming-invocations',
-                ]),
-              ],
-            },
-          },
-        });
+        expectStreamingMethod(template, stack, resource as NonNullable<typeof resource>, verb, fns.download);
       },
     );
 

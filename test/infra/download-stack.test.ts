@@ -1,21 +1,13 @@
 import { App, type CfnResource } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_DOWNLOAD_SETTINGS,
   DownloadStack,
-  type DownloadStackProps,
   downloadSettingsFromContext,
 } from '../../infra/download-stack.ts';
 import { DownloadFunction, FUNCTION_FOLDERS } from '../../infra/functions.ts';
-import { readCdkJsonContext } from '../../infra/local-definition.ts';
-
-/** A fresh app and stack with the project's feature flags, bundling skipped (no esbuild run). */
-function synthesize(props: DownloadStackProps = {}): { stack: DownloadStack; template: Template } {
-  const app = new App({ context: { ...readCdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
-  const stack = new DownloadStack(app, 'TestStack', props);
-  return { stack, template: Template.fromStack(stack) };
-}
+import { synthesize } from './template.ts';
 
 function appFunctions(stack: DownloadStack): DownloadFunction[] {
   return stack.node.findAll().filter((c): c is DownloadFunction => c instanceof DownloadFunction);

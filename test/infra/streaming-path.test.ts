@@ -1,20 +1,8 @@
-import { App, type CfnResource } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DownloadStack, type DownloadStackProps } from '../../infra/download-stack.ts';
+import type { DownloadStack } from '../../infra/download-stack.ts';
 import type { DownloadFunction } from '../../infra/functions.ts';
-import { readCdkJsonContext } from '../../infra/local-definition.ts';
-
-/** A fresh app and stack with the project's feature flags, bundling skipped (no esbuild run). */
-function synthesize(props: DownloadStackProps = {}): { stack: DownloadStack; template: Template } {
-  const app = new App({ context: { ...readCdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
-  const stack = new DownloadStack(app, 'TestStack', props);
-  return { stack, template: Template.fromStack(stack) };
-}
-
-function logicalId(stack: DownloadStack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as CfnResource);
-}
+import { expectStreamingMethod, logicalId, synthesize } from './template.ts';
 
 /** Every action granted to a function's role, X-Ray's tracing actions left out. */
 function grantedActions(template: Template, stack: DownloadStack, fn: DownloadFunction): string[] {
@@ -43,25 +31,13 @@ describe('streaming path', () => {
       const resource = stack.restApi.root.getResource('stream')?.getResource('{key+}');
       expect(resource).toBeDefined();
 
-      template.hasResourceProperties('AWS::ApiGateway::Method', {
-        HttpMethod: httpMethod,
-        ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
-        Integration: {
-          Type: 'AWS_PROXY',
-          ResponseTransferMode: 'STREAM',
-          TimeoutInMillis: 900_000,
-          Uri: {
-            'Fn::Join': [
-              '',
-              Match.arrayWith([
-                Match.stringLikeRegexp(':lambda:path/2021-11-15/functions/$'),
-                { 'Fn::GetAtt': [logicalId(stack, stack.streamingPath.function), 'Arn'] },
-                '/response-streaming-invocations',
-              ]),
-            ],
-          },
-        },
-      });
+      expectStreamingMethod(
+        template,
+        stack,
+        resource as NonNullable<typeof resource>,
+        httpMethod,
+        stack.streamingPath.function,
+      );
     },
   );
 
