@@ -146,12 +146,18 @@ export class AsyncPath extends Construct {
       defaults,
     });
     // A presigned URL carries exactly the signer's rights: GetObject on downloads only.
-    presign.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [this.bucket.arnForObjects(downloadObjects)],
-      }),
-    );
+    const grantPresigning = (fn: DownloadFunction) =>
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.bucket.arnForObjects(downloadObjects)],
+        }),
+      );
+    const presignEnvironment = {
+      [ENV.downloadBucket]: bucketName,
+      [ENV.presignTtlSeconds]: String(props.presignTtlSeconds),
+    };
+    grantPresigning(presign);
 
     const markReady = new DownloadFunction(this, 'MarkReadyFunction', {
       folder: 'mark-ready',
@@ -167,10 +173,13 @@ export class AsyncPath extends Construct {
       environment: {
         [ENV.downloadTable]: tableName,
         [ENV.webSocketManagementUrl]: managementUrl,
+        // Re-signs an expired URL for a client that connects late.
+        ...presignEnvironment,
       },
       defaults,
     });
     this.table.grant(notify, 'dynamodb:GetItem');
+    grantPresigning(notify);
     this.webSocketStage.grantManagementApiAccess(notify);
 
     const markFailed = new DownloadFunction(this, 'MarkFailedFunction', {
@@ -279,11 +288,14 @@ export class AsyncPath extends Construct {
       environment: {
         [ENV.downloadTable]: tableName,
         [ENV.webSocketUrl]: webSocketUrl,
+        // Re-signs an expired URL for a client that polls late.
+        ...presignEnvironment,
       },
       timeout: Duration.seconds(10),
       defaults,
     });
     this.table.grant(downloadStatus, 'dynamodb:GetItem');
+    grantPresigning(downloadStatus);
     props.apiRoot
       .addResource('downloads')
       .addResource('{downloadId}')

@@ -141,14 +141,15 @@ export function loadTableConfig(env: Env = process.env): TableConfig {
   return { downloadTable: required(env, ENV.downloadTable) };
 }
 
-/** Settings of the status function. */
-export interface StatusConfig extends TableConfig {
+/** Settings of the status function (it re-signs expired download URLs). */
+export interface StatusConfig extends TableConfig, PresignConfig {
   webSocketUrl: string;
 }
 
 export function loadStatusConfig(env: Env = process.env): StatusConfig {
   return {
     ...loadTableConfig(env),
+    ...loadPresignConfig(env),
     webSocketUrl: url(env, ENV.webSocketUrl, ['ws:', 'wss:']).href.replace(/\/$/, ''),
   };
 }
@@ -165,6 +166,13 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
 /** Settings of the functions that post to WebSocket connections. */
 export interface NotifyConfig extends TableConfig {
   webSocketManagementUrl: string;
+}
+
+/** Settings of the notifier (it re-signs expired download URLs before delivering them). */
+export interface DeliveryConfig extends NotifyConfig, PresignConfig {}
+
+export function loadDeliveryConfig(env: Env = process.env): DeliveryConfig {
+  return { ...loadNotifyConfig(env), ...loadPresignConfig(env) };
 }
 
 export function loadNotifyConfig(env: Env = process.env): NotifyConfig {

@@ -1,14 +1,16 @@
-import { createDocumentClient, createManagementClient } from '../../shared/aws-clients.ts';
-import { loadNotifyConfig, type NotifyConfig } from '../../shared/config.ts';
+import { createDocumentClient, createManagementClient, createS3Client } from '../../shared/aws-clients.ts';
+import { type DeliveryConfig, loadDeliveryConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { notifyDownload } from '../../shared/downloads/notify.ts';
+import { withFreshUrl } from '../../shared/downloads/presign.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import type { NotifyRequest } from '../../shared/downloads/websocket-routes.ts';
 import { createLogger } from '../../shared/logger.ts';
 
 const logger = createLogger('notify');
 const documentClient = createDocumentClient();
-let config: NotifyConfig | undefined;
+const s3 = createS3Client();
+let config: DeliveryConfig | undefined;
 let poster: ConnectionPoster | undefined;
 
 /**
@@ -16,8 +18,10 @@ let poster: ConnectionPoster | undefined;
  * invoked asynchronously, for connections that arrive after the download settled.
  */
 export async function handler(input: NotifyRequest): Promise<{ delivered: boolean }> {
-  config ??= loadNotifyConfig();
-  poster ??= new ConnectionPoster(createManagementClient(config.webSocketManagementUrl));
-  const store = new DownloadStore(documentClient, config.downloadTable);
-  return notifyDownload(input, { store, poster, logger });
+  const settings = (config ??= loadDeliveryConfig());
+  poster ??= new ConnectionPoster(createManagementClient(settings.webSocketManagementUrl));
+  const store = new DownloadStore(documentClient, settings.downloadTable);
+  const refresh = (record: Parameters<typeof withFreshUrl>[0]) =>
+    withFreshUrl(record, { s3, bucket: settings.downloadBucket, ttlSeconds: settings.presignTtlSeconds });
+  return notifyDownload(input, { store, poster, logger, refresh });
 }

@@ -132,11 +132,12 @@ describe('async path', () => {
       );
     });
 
-    it('lets the status function only read records', () => {
+    it('lets the status function only read records and re-sign download URLs', () => {
       const statements = statementsOf(template, stack, fns.downloadStatus);
 
       expect(statements).toEqual([
         expect.objectContaining({ Action: 'dynamodb:GetItem', Resource: tableArn() }),
+        expect.objectContaining({ Action: 's3:GetObject', Resource: downloadsObjects() }),
       ]);
     });
 
@@ -198,7 +199,7 @@ describe('async path', () => {
 
     it.each([
       ['markReady', ['dynamodb:UpdateItem']],
-      ['notify', ['dynamodb:GetItem', 'execute-api:ManageConnections']],
+      ['notify', ['dynamodb:GetItem', 'execute-api:ManageConnections', 's3:GetObject']],
       [
         'markFailed',
         [

@@ -328,13 +328,24 @@ describe('the other loaders', () => {
     expect(configErrorOf(() => loadTableConfig({})).message).toContain('DOWNLOAD_TABLE');
   });
 
-  it('loadStatusConfig requires a ws(s) WEBSOCKET_URL', () => {
+  it('loadStatusConfig requires a ws(s) WEBSOCKET_URL and the bucket it re-signs URLs for', () => {
+    const env = {
+      [ENV.downloadTable]: 't',
+      [ENV.downloadBucket]: 'b',
+      [ENV.webSocketUrl]: 'wss://ws.example.com/prod/',
+    };
+    expect(loadStatusConfig(env)).toEqual({
+      downloadTable: 't',
+      downloadBucket: 'b',
+      presignTtlSeconds: 900,
+      webSocketUrl: 'wss://ws.example.com/prod',
+    });
     expect(
-      loadStatusConfig({ [ENV.downloadTable]: 't', [ENV.webSocketUrl]: 'wss://ws.example.com/prod/' }),
-    ).toEqual({ downloadTable: 't', webSocketUrl: 'wss://ws.example.com/prod' });
-    expect(configErrorOf(() => loadStatusConfig({ [ENV.downloadTable]: 't' })).message).toContain(
-      'WEBSOCKET_URL',
-    );
+      configErrorOf(() => loadStatusConfig({ ...env, [ENV.webSocketUrl]: undefined })).message,
+    ).toContain('WEBSOCKET_URL');
+    expect(
+      configErrorOf(() => loadStatusConfig({ ...env, [ENV.downloadBucket]: undefined })).message,
+    ).toContain('DOWNLOAD_BUCKET');
   });
 
   it('loadWebSocketConfig requires NOTIFIER_FUNCTION_NAME', () => {
