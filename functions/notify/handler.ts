@@ -18,7 +18,8 @@ let poster: ConnectionPoster | undefined;
  * invoked asynchronously, for connections that arrive after the download settled.
  */
 export async function handler(input: NotifyRequest): Promise<{ delivered: boolean }> {
-  const settings = (config ??= loadDeliveryConfig());
+  config ??= loadDeliveryConfig();
+  const settings = config;
   poster ??= new ConnectionPoster(createManagementClient(settings.webSocketManagementUrl));
   const store = new DownloadStore(documentClient, settings.downloadTable);
   const refresh = (record: Parameters<typeof withFreshUrl>[0]) =>
