@@ -666,7 +666,14 @@ export async function startSampleUpstream(options: SampleUpstreamOptions = {}): 
 
 // `npx tsx local/sample-upstream.ts [--port 3002] [--host 127.0.0.1]` runs it on its own.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { port: { type: 'string' }, host: { type: 'string' }, 'exit-with-parent': { type: 'boolean' } },
+  });
+  // Started by the local stack: end when the stack's end of stdin closes, even if it was killed.
+  if (values['exit-with-parent']) {
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.resume();
+  }
   const upstream = await startSampleUpstream({
     port: Number(values.port ?? 3002),
     host: values.host ?? '127.0.0.1',

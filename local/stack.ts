@@ -7,7 +7,7 @@ import { startDynamoDb } from './dynamodb.ts';
 import { type AnyHandler, type RestRoute, startHttpGateway } from './http-gateway.ts';
 import { LOCAL_ACCOUNT_ID, type LocalHandler, localRegion, startLambdaService } from './lambda-service.ts';
 import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
-import { startSampleUpstream } from './sample-upstream.ts';
+import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
 import { startStepFunctions } from './step-functions.ts';
 import { installAwsLambdaGlobal } from './streaming-runtime.ts';
 import { startWebSocketGateway } from './websocket-gateway.ts';
@@ -118,7 +118,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let upstreamBaseUrl = options.upstreamBaseUrl;
     let sampleUpstream: string | undefined;
     if (!upstreamBaseUrl) {
-      const upstream = await startSampleUpstream({
+      const upstream = await startSampleUpstreamProcess({
         port: options.upstreamPort ?? 3002,
         host,
         log: (line) => log(`upstream: ${line}`),
