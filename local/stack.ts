@@ -2,6 +2,7 @@ import './polyfills.ts';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FunctionFolder } from '../infra/functions.ts';
 import { ENV } from '../shared/env-names.ts';
 import { startDynamoDb } from './dynamodb.ts';
 import { type AnyHandler, type RestRoute, startHttpGateway } from './http-gateway.ts';
@@ -67,18 +68,7 @@ const BUCKET = 'large-downloads-local';
 const TABLE = 'large-downloads-local';
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-type FunctionName =
-  | 'stream'
-  | 'download'
-  | 'download-status'
-  | 'websocket'
-  | 'fetch-to-s3'
-  | 'presign'
-  | 'mark-ready'
-  | 'notify'
-  | 'mark-failed';
-
-const FUNCTION_TIMEOUTS_MS: Record<FunctionName, number> = {
+const FUNCTION_TIMEOUTS_MS: Record<FunctionFolder, number> = {
   stream: FIFTEEN_MINUTES,
   download: FIFTEEN_MINUTES,
   'download-status': 29_000,
@@ -90,7 +80,7 @@ const FUNCTION_TIMEOUTS_MS: Record<FunctionName, number> = {
   'mark-failed': 60_000,
 };
 
-async function loadHandler(functionName: FunctionName): Promise<AnyHandler> {
+async function loadHandler(functionName: FunctionFolder): Promise<AnyHandler> {
   const module = (await import(`../functions/${functionName}/handler.ts`)) as { handler: AnyHandler };
   return module.handler;
 }
@@ -143,9 +133,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     closers.push(dynamoDb.close);
 
     // Handlers load after the environment is set; the emulators call them through this table.
-    const handlers = new Map<FunctionName, AnyHandler>();
+    const handlers = new Map<FunctionFolder, AnyHandler>();
     const lazy =
-      (name: FunctionName): LocalHandler =>
+      (name: FunctionFolder): LocalHandler =>
       (event, context) => {
         const handler = handlers.get(name);
         if (!handler) return Promise.reject(new Error(`${name} is not loaded yet`));
@@ -222,10 +212,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
     installAwsLambdaGlobal();
-    for (const name of Object.keys(FUNCTION_TIMEOUTS_MS) as FunctionName[])
+    for (const name of Object.keys(FUNCTION_TIMEOUTS_MS) as FunctionFolder[])
       handlers.set(name, await loadHandler(name));
 
-    const handler = (name: FunctionName) => handlers.get(name) as AnyHandler;
+    const handler = (name: FunctionFolder) => handlers.get(name) as AnyHandler;
     const routes: RestRoute[] = [
       {
         methods: ['GET', 'HEAD'],

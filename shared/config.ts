@@ -111,7 +111,7 @@ export function loadStreamConfig(env: Env = process.env): StreamConfig {
   };
 }
 
-export { boolean as readBoolean, integer as readInteger, required as readRequired, url as readUrl };
+export { boolean as readBoolean };
 
 /** Settings of the router (`GET /download/{key+}`). */
 export interface RouterConfig extends StreamConfig {

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { FetchConfig } from '../config.ts';
@@ -121,9 +121,8 @@ export async function copyToS3(
   // Unknown lengths are capped by S3's own limit: 10,000 parts.
   const guard = new LengthGuard(totalBytes, config.partSizeBytes * 10_000);
   const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report);
-  upstream.body.once('error', (error) => guard.destroy(error));
-  guard.once('error', (error) => meter.destroy(error));
-  upstream.body.pipe(guard).pipe(meter);
+  // An error anywhere destroys the whole chain; the upload sees it through `meter`, its body.
+  pipeline(upstream.body, guard, meter, () => {});
 
   const upload = new Upload({
     client: deps.s3,

@@ -21,6 +21,16 @@ export type RouteDecision =
   | { path: 'async'; reason: AsyncReason }
   | { path: 'too-large' };
 
+/** The client's `?mode=`, if any; 400 for anything but `stream` or `async`. */
+export function parseMode(request: HttpRequest): 'stream' | 'async' | undefined {
+  const mode = request.query.get('mode');
+  if (mode === null) return undefined;
+  if (mode !== 'stream' && mode !== 'async') {
+    throw new BadRequestError('InvalidMode', 'mode must be "stream" or "async"');
+  }
+  return mode;
+}
+
 /**
  * Chooses the path from upstream's headers alone: what fits is streamed, larger or unknown
  * lengths go async. `?mode=stream|async` and `Prefer: respond-async` override.
@@ -30,10 +40,7 @@ export function decideRoute(
   contentLength: number | undefined,
   maxBytes: number,
 ): RouteDecision {
-  const mode = request.query.get('mode');
-  if (mode !== null && mode !== 'stream' && mode !== 'async') {
-    throw new BadRequestError('InvalidMode', 'mode must be "stream" or "async"');
-  }
+  const mode = parseMode(request);
   const fits = contentLength !== undefined && contentLength <= maxBytes;
   if (mode === 'stream')
     return fits || contentLength === undefined ? { path: 'stream' } : { path: 'too-large' };
@@ -70,8 +77,8 @@ export async function routeDownload(
   let download: OpenedDownload;
   let decision: RouteDecision;
   try {
-    // Validate the mode before anything reaches upstream.
-    decideRoute(request, 0, config.streamMaxBytes);
+    // Refuse a bad mode before anything reaches upstream.
+    parseMode(request);
     download = await openDownload(request, config.upstream, deps.signal);
     decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
     if (decision.path === 'too-large') {
