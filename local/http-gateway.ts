@@ -1,33 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, LambdaFunctionURLEvent } from 'aws-lambda';
+import { HTTP_INTEGRATION_CONTENT_TYPE } from '../shared/http/awslambda.ts';
 import { createLocalContext } from './lambda-service.ts';
 import { listen } from './listen.ts';
+import type { InvokeStreaming, StreamingInvocation } from './runtime-response.ts';
 import {
-  GatewayResponseStream,
+  type AnyStreamingHandler,
+  invokeInProcess,
   isStreamingHandler,
   type ParsedPrelude,
-  type ResponseSink,
+  PRELUDE_DELIMITER,
+  parsePrelude,
 } from './streaming-runtime.ts';
+
+/** API Gateway refuses request payloads above 10 MB; so does the local gateway, without buffering past it. */
+export const MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
+
+/** A prelude larger than this is not a prelude. */
+const MAX_PRELUDE_BYTES = 64 * 1024;
 
 /** A handler module's export: a streamified handler or a buffered one. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers of any event shape are loaded dynamically.
 export type AnyHandler = (...args: any[]) => Promise<unknown>;
 
-/** One REST API route, e.g. `GET /stream/{key+}`. */
-export interface RestRoute {
-  methods: readonly string[];
-  /** Resource path with `{name}` and greedy `{name+}` parameters. */
-  resource: string;
+/** A function behind a route: its handler, run in this process unless `invokeStreaming` is given. */
+export interface StreamingTarget {
   functionName: string;
   handler: AnyHandler;
   timeoutMs: number;
+  /** Runs the function elsewhere (e.g. under the real Lambda runtime client) instead of in-process. */
+  invokeStreaming?: InvokeStreaming;
+}
+
+/** One REST API route, e.g. `GET /stream/{key+}`. */
+export interface RestRoute extends StreamingTarget {
+  methods: readonly string[];
+  /** Resource path with `{name}` and greedy `{name+}` parameters. */
+  resource: string;
 }
 
 /** What the gateway translates requests into. */
 export type GatewayMode =
   | { kind: 'rest'; routes: readonly RestRoute[] }
-  | { kind: 'function-url'; functionName: string; handler: AnyHandler; timeoutMs: number };
+  | ({ kind: 'function-url' } & StreamingTarget);
 
 export interface HttpGateway {
   url: string;
@@ -130,9 +146,22 @@ function headerMaps(req: IncomingMessage) {
   return { single, multi };
 }
 
+/** The request body was larger than API Gateway accepts. */
+class RequestTooLargeError extends Error {
+  override readonly name = 'RequestTooLargeError';
+}
+
+/** Reads the request body, refusing (without buffering further) one above `MAX_REQUEST_BODY_BYTES`. */
 async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_REQUEST_BODY_BYTES) throw new RequestTooLargeError();
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of req) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > MAX_REQUEST_BODY_BYTES) throw new RequestTooLargeError();
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }
 
@@ -248,41 +277,6 @@ export function toFunctionUrlEvent(
   };
 }
 
-/** Sends a streamed response to the client with backpressure; aborting destroys the socket. */
-function toSink(res: ServerResponse, method: string): ResponseSink {
-  return {
-    start(prelude: ParsedPrelude) {
-      res.writeHead(prelude.statusCode, prelude.headers);
-      // A HEAD answer has headers only, whatever the handler writes.
-      if (method === 'HEAD') res.flushHeaders();
-    },
-    write(chunk) {
-      if (res.destroyed) return Promise.reject(new Error('client disconnected'));
-      if (method === 'HEAD') return Promise.resolve();
-      if (res.write(chunk)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const onDrain = () => {
-          res.off('close', onClose);
-          resolve();
-        };
-        const onClose = () => {
-          res.off('drain', onDrain);
-          reject(new Error('client disconnected'));
-        };
-        res.once('drain', onDrain);
-        res.once('close', onClose);
-      });
-    },
-    end() {
-      return new Promise((resolve) => res.end(resolve));
-    },
-    abort() {
-      // No clean end: the client sees a connection reset / incomplete chunked body.
-      res.destroy();
-    },
-  };
-}
-
 function sendJson(res: ServerResponse, statusCode: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(statusCode, {
@@ -292,41 +286,115 @@ function sendJson(res: ServerResponse, statusCode: number, body: unknown): void 
   res.end(text);
 }
 
-async function invokeStreaming(
-  handler: AnyHandler,
-  event: unknown,
-  functionName: string,
-  timeoutMs: number,
+/** What API Gateway and Function URLs answer when the function failed before its response started. */
+function sendIntegrationFailure(res: ServerResponse): void {
+  if (!res.headersSent && !res.destroyed) sendJson(res, 502, { message: 'Internal server error' });
+}
+
+/**
+ * Cuts the client's connection so that it sees an incomplete transfer, also over HTTP/1.0 where a
+ * plain close would look like a clean end: a TCP reset, as the gateways do when a function fails
+ * mid-stream.
+ */
+function abortResponse(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket && !socket.destroyed) socket.resetAndDestroy();
+  else res.destroy();
+}
+
+/** Resolves when the client can take more, or when it has gone (then the rest is discarded). */
+function writeToClient(res: ServerResponse, chunk: Buffer): Promise<void> | undefined {
+  if (res.destroyed || res.write(chunk)) return undefined;
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
+/**
+ * Turns what a function's runtime posts into the client's response, as API Gateway (STREAM) and
+ * Function URLs do: the HTTP-integration prelude becomes status and headers, the rest is piped with
+ * backpressure; error trailers, a crash or a timeout after the response started abort the client's
+ * connection; before it, the client gets a 502. A client that leaves is not reported to the
+ * function (on AWS no event reaches the handler either): the rest of the body is read and dropped.
+ */
+export async function sendStreamedResponse(
+  invocation: StreamingInvocation,
   req: IncomingMessage,
   res: ServerResponse,
-  log: (message: string) => void,
+  report: (message: string) => void,
 ): Promise<void> {
-  const stream = new GatewayResponseStream(toSink(res, req.method ?? 'GET'));
-  const onClientClose = () => {
-    if (!res.writableFinished) stream.destroy(new Error('client disconnected'));
+  const response = await invocation.response;
+  if (!response) {
+    const outcome = await invocation.outcome;
+    if (!outcome.ok) report(`${outcome.errorType}: ${outcome.errorMessage}`);
+    sendIntegrationFailure(res);
+    return;
+  }
+  const withPrelude = response.contentType === HTTP_INTEGRATION_CONTENT_TYPE;
+  let started = false;
+  let pending: Buffer = Buffer.alloc(0);
+  const begin = (prelude: ParsedPrelude) => {
+    started = true;
+    if (res.destroyed) return;
+    res.writeHead(prelude.statusCode, prelude.headers);
+    // A HEAD answer has headers only, whatever the function writes.
+    if (req.method === 'HEAD') res.flushHeaders();
   };
-  res.on('close', onClientClose);
+  let bodyFailed = false;
   try {
-    await handler(event, stream, createLocalContext(functionName, timeoutMs));
-    if (!stream.writableFinished && !stream.destroyed) {
-      await new Promise<void>((resolve, reject) => {
-        stream.once('finish', resolve);
-        stream.once('error', reject);
-        stream.once('close', resolve);
-      });
+    for await (const data of response.body) {
+      let chunk = data as Buffer;
+      if (!started) {
+        if (!withPrelude) begin({ statusCode: 200, headers: { 'content-type': response.contentType } });
+        else {
+          pending = Buffer.concat([pending, chunk]);
+          const end = pending.indexOf(PRELUDE_DELIMITER);
+          if (end === -1) {
+            if (pending.length > MAX_PRELUDE_BYTES) throw new Error('HTTP prelude larger than 64 KiB');
+            continue;
+          }
+          begin(parsePrelude(pending.subarray(0, end).toString('utf8')));
+          chunk = pending.subarray(end + PRELUDE_DELIMITER.length);
+        }
+      }
+      if (chunk.length > 0) await writeToClient(res, chunk);
     }
   } catch (error) {
-    log(`${functionName} failed: ${(error as Error).message}`);
-    if (!stream.headersSent && !res.headersSent && !res.destroyed) {
-      // What API Gateway answers when the integration fails before the response started.
-      sendJson(res, 502, { message: 'Internal server error' });
-    } else {
-      stream.destroy(error as Error);
-      res.destroy();
-    }
-  } finally {
-    res.off('close', onClientClose);
+    bodyFailed = true;
+    report(`response stream broke: ${(error as Error).message}`);
   }
+  const outcome = await invocation.outcome;
+  if (!outcome.ok) report(`${outcome.errorType}: ${outcome.errorMessage}`);
+  if (!started) {
+    if (outcome.ok && !bodyFailed && !withPrelude) {
+      begin({ statusCode: 200, headers: { 'content-type': response.contentType } });
+    } else {
+      if (outcome.ok && !bodyFailed) {
+        report('the response ended without its HTTP prelude: write a chunk before end()');
+      }
+      sendIntegrationFailure(res);
+      return;
+    }
+  }
+  if (!outcome.ok || bodyFailed) abortResponse(res);
+  else if (!res.destroyed) await new Promise<void>((resolve) => res.end(resolve));
+}
+
+/** Runs a streaming route: its own invoker (the real runtime client), else the in-process runtime. */
+function invokeStreamingRoute(target: StreamingTarget, event: unknown, log: (message: string) => void) {
+  if (target.invokeStreaming) return target.invokeStreaming(event);
+  return invokeInProcess(
+    target.handler as AnyStreamingHandler,
+    event,
+    createLocalContext(target.functionName, target.timeoutMs),
+    { timeoutMs: target.timeoutMs, log },
+  );
 }
 
 async function invokeBuffered(
@@ -371,18 +439,28 @@ export async function startHttpGateway(options: {
 }): Promise<HttpGateway> {
   const log = options.log ?? (() => {});
   const { mode } = options;
+  const invoke = async (
+    target: StreamingTarget,
+    event: unknown,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) => {
+    if (target.invokeStreaming || isStreamingHandler(target.handler)) {
+      const invocation = invokeStreamingRoute(target, event, log);
+      await sendStreamedResponse(invocation, req, res, (message) =>
+        log(`${target.functionName}: ${message}`),
+      );
+    } else {
+      await invokeBuffered(target.handler, event, target.functionName, target.timeoutMs, res, log);
+    }
+  };
   const server: Server = createServer((req, res) => {
     const url = toRawTarget(req.url);
     const method = req.method ?? 'GET';
     (async () => {
       const body = await readBody(req);
       if (mode.kind === 'function-url') {
-        const event = toFunctionUrlEvent(req, url, body);
-        if (isStreamingHandler(mode.handler)) {
-          await invokeStreaming(mode.handler, event, mode.functionName, mode.timeoutMs, req, res, log);
-        } else {
-          await invokeBuffered(mode.handler, event, mode.functionName, mode.timeoutMs, res, log);
-        }
+        await invoke(mode, toFunctionUrlEvent(req, url, body), req, res);
         return;
       }
       const matched = matchRoute(mode.routes, method, url.pathname);
@@ -391,15 +469,18 @@ export async function startHttpGateway(options: {
         sendJson(res, 403, { message: 'Missing Authentication Token' });
         return;
       }
-      const event = toRestEvent(req, url, matched, body);
-      const { handler, functionName, timeoutMs } = matched.route;
-      if (isStreamingHandler(handler))
-        await invokeStreaming(handler, event, functionName, timeoutMs, req, res, log);
-      else await invokeBuffered(handler, event, functionName, timeoutMs, res, log);
+      await invoke(matched.route, toRestEvent(req, url, matched, body), req, res);
     })().catch((error: unknown) => {
+      if (error instanceof RequestTooLargeError) {
+        // API Gateway's answer; the connection closes so the rest of the body is not read.
+        res.shouldKeepAlive = false;
+        if (!res.headersSent) sendJson(res, 413, { message: 'Request Too Long' });
+        res.once('finish', () => req.destroy());
+        return;
+      }
       log(`gateway error: ${(error as Error).message}`);
       if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
-      else res.destroy();
+      else abortResponse(res);
     });
   });
   server.keepAliveTimeout = 5_000;

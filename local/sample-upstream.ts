@@ -179,6 +179,8 @@ interface Behaviour {
   /** Body bytes to send before destroying the socket. */
   failAfter: number | undefined;
   delayMs: number;
+  /** Chunked framing that no HTTP parser accepts, right after the headers. */
+  malformed: boolean;
 }
 
 class InvalidParameterError extends Error {
@@ -206,6 +208,7 @@ function readBehaviour(query: URLSearchParams): Behaviour {
     rate: size('rate', 1),
     failAfter: size('failAfter', 0),
     delayMs,
+    malformed: query.get('malformed') === '1',
   };
 }
 
@@ -386,6 +389,11 @@ type BodyOutcome = string;
  */
 async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Behaviour): Promise<BodyOutcome> {
   const { res, gone } = ex;
+  if (behaviour.malformed) {
+    res.flushHeaders();
+    res.socket?.end('not-a-chunk-size\r\n\r\n');
+    return 'sent malformed framing';
+  }
   const throttle = behaviour.rate === undefined ? undefined : createThrottle(behaviour.rate, gone);
   let sent = 0;
   const ended = (how: string): BodyOutcome => `${how} after ${sent} body bytes`;
@@ -441,7 +449,7 @@ function commonHeaders(
     ETag: etag,
     'Last-Modified': LAST_MODIFIED,
     'Cache-Control': 'no-store',
-    ...(behaviour.chunked ? {} : { 'Content-Length': length }),
+    ...(behaviour.chunked || behaviour.malformed ? {} : { 'Content-Length': length }),
   };
 }
 
@@ -570,6 +578,8 @@ const ENDPOINTS = {
     rate: 'bytes per second (or a size like 1MB)',
     failAfter: 'send that many body bytes, then destroy the socket',
     delayMs: 'wait that long before sending the status line',
+    malformed:
+      '1: chunked headers, then framing no HTTP parser accepts (a failure before the first body byte)',
   },
 };
 
@@ -669,10 +679,24 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { values } = parseArgs({
     options: { port: { type: 'string' }, host: { type: 'string' }, 'exit-with-parent': { type: 'boolean' } },
   });
-  // Started by the local stack: end when the stack's end of stdin closes, even if it was killed.
+  // Started by the local stack, as a part of it: end when the stack's end of stdin closes (how the
+  // stack stops it, and what happens when the stack is killed). A signal that would stop this process
+  // is handed to the stack instead, so a signal to any process of the stack stops all of it. Should
+  // the stack not answer, the signal still ends this process after a while.
   if (values['exit-with-parent']) {
+    const stack = process.ppid;
     process.stdin.on('end', () => process.exit(0));
     process.stdin.resume();
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => {
+        try {
+          process.kill(stack, signal);
+        } catch {
+          process.exit(0);
+        }
+        setTimeout(() => process.exit(0), 10_000).unref();
+      });
+    }
   }
   const upstream = await startSampleUpstream({
     port: Number(values.port ?? 3002),

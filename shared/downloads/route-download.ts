@@ -1,8 +1,8 @@
-import type { Writable } from 'node:stream';
 import type { RouterConfig } from '../config.ts';
 import { BadRequestError } from '../errors.ts';
-import { startHttpResponse } from '../http/awslambda.ts';
+import type { LambdaResponseStream } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
+import { sendResponse } from '../http/response-writer.ts';
 import type { Logger } from '../logger.ts';
 import {
   type OpenedDownload,
@@ -51,26 +51,29 @@ export function decideRoute(
   return { path: 'async', reason: contentLength === undefined ? 'unknown-length' : 'too-large-to-stream' };
 }
 
-async function writeAccepted(responseStream: Writable, body: object & { statusUrl: string }): Promise<void> {
-  const stream = startHttpResponse(responseStream, {
-    statusCode: 202,
-    headers: {
-      'content-type': 'application/json',
-      location: body.statusUrl,
-      'cache-control': 'no-store',
-      'x-download-mode': 'async',
+function writeAccepted(
+  responseStream: LambdaResponseStream,
+  body: object & { statusUrl: string },
+): Promise<void> {
+  return sendResponse(
+    responseStream,
+    {
+      statusCode: 202,
+      headers: {
+        'content-type': 'application/json',
+        location: body.statusUrl,
+        'cache-control': 'no-store',
+        'x-download-mode': 'async',
+      },
     },
-  });
-  await new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.end(JSON.stringify(body), () => resolve());
-  });
+    JSON.stringify(body),
+  );
 }
 
 /** `GET /download/{key+}`: one upstream request, then stream it or hand it to the async workflow. */
 export async function routeDownload(
   request: HttpRequest,
-  responseStream: Writable,
+  responseStream: LambdaResponseStream,
   deps: { config: RouterConfig; logger: Logger; signal: AbortSignal; starter: AsyncDownloadStarter },
 ): Promise<void> {
   const { config } = deps;

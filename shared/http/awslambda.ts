@@ -1,5 +1,5 @@
-import type { Writable } from 'node:stream';
 import type { Context } from 'aws-lambda';
+import { streamifyResponse as streamifyWithFallback } from 'lambda-stream';
 
 /** Status line and headers written before the first body byte of a streamed HTTP response. */
 export interface ResponsePrelude {
@@ -8,9 +8,30 @@ export interface ResponsePrelude {
   cookies?: string[];
 }
 
-/** The writable the Lambda runtime hands to a streaming handler. */
-export interface LambdaResponseStream extends Writable {
-  setContentType?(contentType: string): void;
+/**
+ * The response stream the Node.js runtime hands a streaming handler. It is not a `Writable`: the
+ * runtime (npm `aws-lambda-ric`) proxies about twenty methods of an `http.ClientRequest` to the
+ * Runtime API. What is left out here is left out on purpose:
+ * - `destroy()`: destroying it rejects promises inside the runtime that nothing awaits, and the
+ *   runtime process exits (`Runtime.ExitError`, a cold start for the next request). To fail
+ *   mid-stream, reject the handler's promise instead; the runtime then sends error trailers.
+ * - `end(chunk)`: the runtime posts the prelude only from `write()`; `end(chunk)` bypasses it. Write
+ *   the last chunk, then `end()`.
+ */
+export interface LambdaResponseStream {
+  write(chunk: string | Uint8Array, callback?: (error?: Error | null) => void): boolean;
+  end(callback?: () => void): void;
+  on(event: 'drain' | 'finish' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'drain' | 'finish' | 'close', listener: () => void): unknown;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'drain' | 'finish' | 'close', listener: () => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  /** Throws `Runtime.InvalidStreamingOperation` after the first `write()`. */
+  setContentType(contentType: string): void;
+  readonly destroyed: boolean;
+  readonly writableFinished: boolean;
+  readonly writableHighWaterMark: number;
 }
 
 /** A response-streaming handler, before `streamifyResponse` wraps it. */
@@ -20,15 +41,27 @@ export type StreamingHandler<TEvent> = (
   context: Context,
 ) => Promise<void>;
 
+/** Options of the runtime's `streamifyResponse`. */
+export interface StreamifyOptions {
+  /** High-water mark of the response stream, in bytes (the runtime's default is 64 KiB). */
+  highWaterMark?: number;
+}
+
 /**
- * The `awslambda` global of the Node.js Lambda runtime (and of the local gateway, which installs
- * a faithful copy before it loads any handler).
+ * The `awslambda` global of the Node.js Lambda runtime (and of the local stack, which installs a
+ * copy that behaves the same before it loads any handler).
  */
 export interface AwsLambdaGlobal {
-  streamifyResponse<TEvent>(handler: StreamingHandler<TEvent>): StreamingHandler<TEvent>;
+  streamifyResponse<TEvent>(
+    handler: StreamingHandler<TEvent>,
+    options?: StreamifyOptions,
+  ): StreamingHandler<TEvent>;
   HttpResponseStream: {
-    /** Writes the JSON prelude and 8 NUL bytes; returns the stream to write the body to. */
-    from(stream: Writable, prelude: ResponsePrelude): LambdaResponseStream;
+    /**
+     * Sets the HTTP-integration content type and arranges for the JSON prelude and 8 NUL bytes to
+     * go out with the first `write()`; returns the same stream.
+     */
+    from(stream: LambdaResponseStream, prelude: ResponsePrelude): LambdaResponseStream;
   };
 }
 
@@ -43,22 +76,44 @@ export interface GlobalWithAwsLambda {
 /** Content type the runtime sets on a stream that starts with an HTTP prelude. */
 export const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 
+/** Where the runtime reads a streaming handler's high-water mark (`aws-lambda-ric`'s UserFunctionLoader). */
+export const HIGH_WATER_MARK_MARKER = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+
 function runtime(): AwsLambdaGlobal {
   const global = (globalThis as unknown as GlobalWithAwsLambda).awslambda;
   if (!global) {
     throw new Error(
-      'The awslambda global is missing: streaming handlers run on the Lambda Node.js runtime or under the local gateway (npm start)',
+      'The awslambda global is missing: streaming handlers run on the Lambda Node.js runtime or under the local stack (npm start)',
     );
   }
   return global;
 }
 
-/** Wraps a handler for response streaming with the runtime's own `streamifyResponse`. */
-export function streamify<TEvent>(handler: StreamingHandler<TEvent>): StreamingHandler<TEvent> {
-  return runtime().streamifyResponse(handler);
+/**
+ * Wraps a handler for response streaming. `lambda-stream` delegates to the runtime's own
+ * `streamifyResponse` whenever the `awslambda` global exists (always on AWS and under the local
+ * stack); its buffered fallback only serves code that imports a handler without any runtime.
+ * `lambda-stream` does not pass options on, so the high-water mark is set where the runtime reads it.
+ */
+export function streamify<TEvent>(
+  handler: StreamingHandler<TEvent>,
+  options: StreamifyOptions = {},
+): StreamingHandler<TEvent> {
+  // lambda-stream types its handler for v2 events and its own stream class; the runtime calls it
+  // with whatever event arrives and its own response stream, which is what StreamingHandler says.
+  const wrapped = streamifyWithFallback(
+    handler as unknown as Parameters<typeof streamifyWithFallback>[0],
+  ) as unknown as StreamingHandler<TEvent>;
+  if (options.highWaterMark !== undefined) {
+    Object.defineProperty(wrapped, HIGH_WATER_MARK_MARKER, { value: options.highWaterMark });
+  }
+  return wrapped;
 }
 
-/** Starts an HTTP response on a streaming handler's stream: status and headers, then the body. */
-export function startHttpResponse(stream: Writable, prelude: ResponsePrelude): LambdaResponseStream {
+/** Starts an HTTP response on a streaming handler's stream: the prelude goes out with the first write. */
+export function startHttpResponse(
+  stream: LambdaResponseStream,
+  prelude: ResponsePrelude,
+): LambdaResponseStream {
   return runtime().HttpResponseStream.from(stream, prelude);
 }

@@ -1,11 +1,12 @@
-import type { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { StreamConfig, UpstreamConfig } from '../config.ts';
 import { attachmentDisposition } from '../content-disposition.ts';
 import { type DownloadKey, parseDownloadKey } from '../download-key.ts';
 import { HttpError, PayloadTooLargeError, PROBLEM_CONTENT_TYPE, toProblem } from '../errors.ts';
-import { startHttpResponse } from '../http/awslambda.ts';
+import type { LambdaResponseStream } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
+import { ResponseWriter, sendResponse } from '../http/response-writer.ts';
 import type { Logger } from '../logger.ts';
 import { cancelBody, openUpstream, toUpstreamError, type UpstreamResponse } from '../upstream.ts';
 import { LengthGuard } from './length-guard.ts';
@@ -28,11 +29,6 @@ const PASSED_HEADERS = [
 export interface OpenedDownload {
   key: DownloadKey;
   upstream: UpstreamResponse;
-}
-
-/** The client closed the connection mid-body; upstream was cancelled. Not a failure of ours. */
-export class ClientGoneError extends Error {
-  override readonly name = 'ClientGoneError';
 }
 
 class MethodNotAllowedError extends HttpError {
@@ -98,47 +94,39 @@ export function tooLargeForStreaming(download: OpenedDownload, maxBytes: number)
 }
 
 /**
- * Pipes upstream's body to the client with backpressure. Status and headers go out first; once the
- * first byte is sent, any failure rejects (the runtime then aborts the response) instead of ending
- * the response cleanly.
+ * Pipes upstream's body to the client with backpressure. Status and headers go out with the first
+ * body byte. A failure before it returns the error (the caller answers with a problem document);
+ * a failure after it rejects (the handler then rejects and the runtime aborts the response with
+ * error trailers; the response stream itself is never destroyed). Upstream is cancelled either way.
  */
 export async function pipeDownload(
   download: OpenedDownload,
-  responseStream: Writable,
+  responseStream: LambdaResponseStream,
   options: { method: string; maxBytes: number; signal: AbortSignal },
-): Promise<void> {
+): Promise<{ failedBeforeFirstByte?: Error }> {
   const { upstream } = download;
-  const httpStream = startHttpResponse(responseStream, {
+  const writer = new ResponseWriter(responseStream, {
     statusCode: upstream.statusCode,
     headers: toStreamHeaders(download),
   });
   if (options.method === 'HEAD' || upstream.contentLength === 0) {
     cancelBody(upstream.body);
-    // An `end()` with no `write()` has produced 502s on API Gateway: always write a chunk.
-    httpStream.write('');
-    await endStream(httpStream);
-    return;
+    await pipeline(Readable.from([]), writer);
+    return {};
   }
   try {
-    await pipeline(upstream.body, new LengthGuard(upstream.contentLength, options.maxBytes), httpStream);
+    await pipeline(upstream.body, new LengthGuard(upstream.contentLength, options.maxBytes), writer);
+    return {};
   } catch (error) {
-    // The response side broke first: the client left (pipeline already cancelled upstream).
-    if (responseStream.destroyed && !upstream.body.errored)
-      throw new ClientGoneError('The client closed the connection');
-    throw toUpstreamError(error, options.signal);
+    const failure = toUpstreamError(error, options.signal);
+    if (!writer.headersSent) return { failedBeforeFirstByte: failure };
+    throw failure;
   }
-}
-
-function endStream(stream: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.once('error', reject);
-    stream.end(() => resolve());
-  });
 }
 
 /** Writes a problem document as the whole response. Only valid before any body byte was sent. */
 export async function writeProblem(
-  responseStream: Writable,
+  responseStream: LambdaResponseStream,
   error: unknown,
   logger: Logger,
   method = 'GET',
@@ -150,12 +138,14 @@ export async function writeProblem(
       problem,
       error: error instanceof HttpError ? error.message : undefined,
     });
-  const httpStream = startHttpResponse(responseStream, {
-    statusCode: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
-  });
-  httpStream.write(method === 'HEAD' ? '' : JSON.stringify(problem));
-  await endStream(httpStream);
+  await sendResponse(
+    responseStream,
+    {
+      statusCode: problem.status,
+      headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
+    },
+    method === 'HEAD' ? '' : JSON.stringify(problem),
+  );
 }
 
 /**
@@ -164,7 +154,7 @@ export async function writeProblem(
  */
 export async function streamDownload(
   request: HttpRequest,
-  responseStream: Writable,
+  responseStream: LambdaResponseStream,
   deps: { config: StreamConfig; logger: Logger; signal: AbortSignal },
 ): Promise<void> {
   let download: OpenedDownload;
@@ -182,35 +172,40 @@ export async function streamDownload(
   await sendDownload(download, request, responseStream, deps);
 }
 
-/** Streams an opened download and logs the outcome; rethrows mid-stream failures so the response aborts. */
+/**
+ * Streams an opened download and logs the outcome. Upstream failing before the first body byte
+ * becomes a problem document; after it, the error is rethrown so that the response aborts.
+ */
 export async function sendDownload(
   download: OpenedDownload,
   request: HttpRequest,
-  responseStream: Writable,
+  responseStream: LambdaResponseStream,
   deps: { config: StreamConfig; logger: Logger; signal: AbortSignal },
 ): Promise<void> {
   const started = Date.now();
+  const key = download.key.path;
   deps.logger.info('streaming download', {
-    key: download.key.path,
+    key,
     status: download.upstream.statusCode,
     contentLength: download.upstream.contentLength,
   });
   try {
-    await pipeDownload(download, responseStream, {
+    const { failedBeforeFirstByte } = await pipeDownload(download, responseStream, {
       method: request.method,
       maxBytes: deps.config.streamMaxBytes,
       signal: deps.signal,
     });
-    deps.logger.info('download streamed', { key: download.key.path, durationMs: Date.now() - started });
-  } catch (error) {
-    if (error instanceof ClientGoneError) {
-      deps.logger.warn('client went away; upstream cancelled', {
-        key: download.key.path,
-        durationMs: Date.now() - started,
-      });
-    } else {
-      deps.logger.error('stream aborted mid-body', { key: download.key.path, error: error as Error });
+    if (failedBeforeFirstByte) {
+      await writeProblem(responseStream, failedBeforeFirstByte, deps.logger, request.method);
+      return;
     }
+    deps.logger.info('download streamed', { key, durationMs: Date.now() - started });
+  } catch (error) {
+    deps.logger.error('stream aborted mid-body', {
+      key,
+      durationMs: Date.now() - started,
+      error: error as Error,
+    });
     throw error;
   }
 }

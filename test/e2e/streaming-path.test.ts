@@ -136,19 +136,22 @@ describe('GET /stream/{key+} through the local REST API', () => {
     expect(result.bytes).toBe(0);
   });
 
-  it('cancels the upstream transfer promptly when the client goes away, and keeps serving', async () => {
-    const aborted = await download(`${rest}/stream/sample/100MB?rate=20000000&cancelProbe=1`, {
+  it('lets the function finish when the client goes away, as on AWS, and keeps serving', async () => {
+    // On AWS no event reaches a streaming handler when its client disconnects (the runtime client
+    // emits none): the function reads upstream to the end and the gateway drops the bytes. The
+    // local stack does the same, so the cost of an abandoned download is visible here too.
+    const aborted = await download(`${rest}/stream/sample/30MB?clientGoneProbe=1`, {
       abortAfterBytes: 1_000_000,
     });
     expect(aborted.error?.message).toBe('aborted by the client');
-    // The sample upstream logs how many bytes it sent before its client (the function) went away.
     await expect
-      .poll(() => /cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1], {
-        timeout: 5_000,
-      })
-      .toBeDefined();
-    const sent = Number(/cancelProbe=1 → 200 client closed after (\d+) body bytes/.exec(stack.logs())?.[1]);
-    expect(sent).toBeLessThan(20 * MB);
+      .poll(
+        () => /clientGoneProbe=1 → 200 (sent|client closed) after (\d+) body bytes/.exec(stack.logs())?.[2],
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(String(30 * MB));
     const next = await download(`${rest}/stream/sample/1MB`);
     expect(next.sha256).toBe(sampleSha256(MB));
   });

@@ -26,6 +26,8 @@ export function download(
     headers?: Record<string, string>;
     keepBody?: boolean;
     abortAfterBytes?: number;
+    /** Give up (close the connection) after this long, answered or not. */
+    timeoutMs?: number;
   } = {},
 ): Promise<Download> {
   const started = performance.now();
@@ -79,8 +81,26 @@ export function download(
         finish(res.complete ? undefined : new Error('connection closed before the response was complete')),
       );
     });
+    const giveUp = new Error('timed out by the client');
+    const timer =
+      options.timeoutMs === undefined ? undefined : setTimeout(() => req.destroy(giveUp), options.timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     // Once the response has started, a broken connection is an outcome to report, not a failure.
-    req.on('error', (error) => (onResponseError ? onResponseError(error) : reject(error)));
+    req.on('error', (error) => {
+      if (onResponseError) onResponseError(error);
+      else if (error === giveUp) {
+        resolve({
+          status: 0,
+          headers: {},
+          bytes: 0,
+          sha256: '',
+          body: undefined,
+          error,
+          firstByteMs: undefined,
+          totalMs: performance.now() - started,
+        });
+      } else reject(error);
+    });
     req.end();
   });
 }

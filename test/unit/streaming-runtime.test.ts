@@ -1,63 +1,243 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createLocalContext } from '../../local/lambda-service.ts';
+import type { StreamingInvocation } from '../../local/runtime-response.ts';
 import {
-  GatewayResponseStream,
+  type AnyStreamingHandler,
+  DEFAULT_HIGH_WATER_MARK,
   installAwsLambdaGlobal,
-  type ParsedPrelude,
+  invokeInProcess,
   PRELUDE_DELIMITER,
   parsePrelude,
-  type ResponseSink,
 } from '../../local/streaming-runtime.ts';
-import { startHttpResponse } from '../../shared/http/awslambda.ts';
-
-/** Records what a gateway would send; `drainEvery` simulates a slow client. */
-function recordingSink(drainEvery = 0) {
-  const record = {
-    prelude: undefined as ParsedPrelude | undefined,
-    chunks: [] as Buffer[],
-    ended: false,
-    aborted: undefined as Error | undefined,
-  };
-  let writes = 0;
-  const sink: ResponseSink = {
-    start: (prelude) => {
-      record.prelude = prelude;
-    },
-    write: async (chunk) => {
-      record.chunks.push(chunk);
-      writes++;
-      if (drainEvery && writes % drainEvery === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    },
-    end: async () => {
-      record.ended = true;
-    },
-    abort: (error) => {
-      record.aborted = error;
-    },
-  };
-  return { sink, record };
-}
+import {
+  HTTP_INTEGRATION_CONTENT_TYPE,
+  type LambdaResponseStream,
+  startHttpResponse,
+  streamify,
+} from '../../shared/http/awslambda.ts';
+import { ResponseWriter, sendResponse } from '../../shared/http/response-writer.ts';
 
 beforeAll(() => installAwsLambdaGlobal());
 
-describe('HttpResponseStream.from (prelude writer)', () => {
-  it('writes the JSON prelude, then 8 NUL bytes, then the body', async () => {
-    const written: Buffer[] = [];
-    const target = new (await import('node:stream')).Writable({
-      write(chunk, _enc, cb) {
-        written.push(Buffer.from(chunk));
-        cb();
-      },
+/** What the Runtime API received for one invocation. */
+async function collect(invocation: StreamingInvocation) {
+  const response = await invocation.response;
+  const chunks: Buffer[] = [];
+  let bodyError: Error | undefined;
+  if (response) {
+    try {
+      for await (const chunk of response.body) chunks.push(chunk as Buffer);
+    } catch (error) {
+      bodyError = error as Error;
+    }
+  }
+  return {
+    contentType: response?.contentType,
+    bytes: Buffer.concat(chunks),
+    bodyError,
+    outcome: await invocation.outcome,
+  };
+}
+
+function run(handler: AnyStreamingHandler, options: { timeoutMs?: number; log?: string[] } = {}) {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const context: Context = createLocalContext('test', timeoutMs);
+  return invokeInProcess(handler, {}, context, {
+    timeoutMs,
+    log: (line) => options.log?.push(line),
+  });
+}
+
+const prelude = { statusCode: 206, headers: { 'content-type': 'text/csv' } };
+const preludeBytes = Buffer.concat([Buffer.from(JSON.stringify(prelude)), PRELUDE_DELIMITER]);
+
+describe('the in-process runtime, as aws-lambda-ric behaves', () => {
+  it('posts the prelude and its 8 NUL bytes with the first write, then the body', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        startHttpResponse(stream, prelude);
+        stream.write('body');
+        stream.end();
+      }),
+    );
+    expect(received.contentType).toBe(HTTP_INTEGRATION_CONTENT_TYPE);
+    expect(received.bytes.equals(Buffer.concat([preludeBytes, Buffer.from('body')]))).toBe(true);
+    expect(received.outcome).toEqual({ ok: true });
+  });
+
+  it('posts no prelude at all for end() without a write', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        startHttpResponse(stream, prelude);
+        stream.end();
+      }),
+    );
+    expect(received.contentType).toBe(HTTP_INTEGRATION_CONTENT_TYPE);
+    expect(received.bytes.length).toBe(0);
+  });
+
+  it('posts the prelude for an empty first write', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        startHttpResponse(stream, prelude);
+        stream.write('');
+        stream.end();
+      }),
+    );
+    expect(received.bytes.equals(preludeBytes)).toBe(true);
+  });
+
+  it('refuses setContentType after the first write, failing the invocation', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        stream.write('x');
+        stream.setContentType('text/plain');
+      }),
+    );
+    expect(received.outcome).toMatchObject({ ok: false, errorType: 'Runtime.InvalidStreamingOperation' });
+  });
+
+  it('writes objects as JSON', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        (stream.write as (chunk: unknown) => boolean)({ a: 1 });
+        stream.end();
+      }),
+    );
+    expect(received.contentType).toBe('application/octet-stream');
+    expect(received.bytes.toString()).toBe('{"a":1}');
+  });
+
+  it('reports a rejection after some bytes as error trailers, the body ending where it stopped', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        startHttpResponse(stream, prelude);
+        stream.write('partial');
+        throw new RangeError('upstream broke');
+      }),
+    );
+    expect(received.bytes.equals(Buffer.concat([preludeBytes, Buffer.from('partial')]))).toBe(true);
+    expect(received.outcome).toEqual({
+      ok: false,
+      errorType: 'RangeError',
+      errorMessage: 'upstream broke',
+      crashed: false,
     });
-    const stream = startHttpResponse(target, { statusCode: 206, headers: { 'content-type': 'text/csv' } });
-    stream.end('body');
-    await new Promise((resolve) => target.on('finish', resolve));
-    const bytes = Buffer.concat(written);
-    const json = JSON.stringify({ statusCode: 206, headers: { 'content-type': 'text/csv' } });
-    expect(bytes.subarray(0, json.length).toString()).toBe(json);
-    expect(bytes.subarray(json.length, json.length + 8).equals(PRELUDE_DELIMITER)).toBe(true);
-    expect(bytes.subarray(json.length + 8).toString()).toBe('body');
+  });
+
+  it('reports a destroyed response stream as the runtime exit it is on AWS, loudly', async () => {
+    const log: string[] = [];
+    const received = await collect(
+      run(
+        async (_event, stream) => {
+          stream.write('partial');
+          (stream as unknown as { destroy(): void }).destroy();
+        },
+        { log },
+      ),
+    );
+    expect(received.outcome).toMatchObject({ ok: false, errorType: 'Runtime.ExitError', crashed: true });
+    expect(log.join('\n')).toMatch(/Runtime\.ExitError.*destroyed its response stream/);
+  });
+
+  it('reports a handler that resolves without ending its stream as timed out', async () => {
+    const received = await collect(
+      run(
+        async (_event, stream) => {
+          stream.write('never ended');
+        },
+        { timeoutMs: 200 },
+      ),
+    );
+    expect(received.outcome).toMatchObject({ ok: false, errorType: 'Sandbox.Timedout', crashed: true });
+  });
+
+  it('applies backpressure at 64 KiB by default, or at the high-water mark given to streamifyResponse', async () => {
+    const marks: Array<{ hwm: number; firstFalseAt: number }> = [];
+    const probe: AnyStreamingHandler = async (_event, stream) => {
+      let written = 0;
+      while (stream.write(Buffer.alloc(1024))) written += 1024;
+      marks.push({ hwm: stream.writableHighWaterMark, firstFalseAt: written + 1024 });
+      stream.end();
+    };
+    await collect(run(probe));
+    const small = streamify(probe as never, { highWaterMark: 8 * 1024 }) as unknown as AnyStreamingHandler;
+    await collect(run(small));
+    // write() turns false once the mark is reached on the way to the Runtime API (the request's
+    // buffer and the receiving side's each hold up to one mark).
+    for (const [mark, hwm] of [
+      [marks[0], DEFAULT_HIGH_WATER_MARK],
+      [marks[1], 8 * 1024],
+    ] as const) {
+      expect(mark?.hwm).toBe(hwm);
+      expect(mark?.firstFalseAt).toBeGreaterThanOrEqual(hwm);
+      expect(mark?.firstFalseAt).toBeLessThanOrEqual(2 * hwm);
+    }
+  });
+});
+
+describe('ResponseWriter', () => {
+  it('starts the response with the first body chunk and never destroys the runtime stream on failure', async () => {
+    let destroyedByWriter = false;
+    const received = await collect(
+      run(async (_event, stream) => {
+        const guarded = new Proxy(stream, {
+          get: (target, name) =>
+            name === 'destroy'
+              ? () => {
+                  destroyedByWriter = true;
+                }
+              : Reflect.get(target, name),
+        }) as LambdaResponseStream;
+        const writer = new ResponseWriter(guarded, prelude);
+        const source = Readable.from(
+          (async function* () {
+            yield Buffer.from('first');
+            throw new Error('upstream broke');
+          })(),
+        );
+        await expect(pipeline(source, writer)).rejects.toThrow('upstream broke');
+        expect(writer.headersSent).toBe(true);
+        throw new Error('mid-body failure');
+      }),
+    );
+    expect(destroyedByWriter).toBe(false);
+    expect(received.bytes.equals(Buffer.concat([preludeBytes, Buffer.from('first')]))).toBe(true);
+    expect(received.outcome).toMatchObject({ ok: false, errorMessage: 'mid-body failure' });
+  });
+
+  it('has not started the response when the source fails before its first chunk', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        const writer = new ResponseWriter(stream, prelude);
+        const failing = new Readable({
+          read() {
+            this.destroy(new Error('bad framing'));
+          },
+        });
+        await expect(pipeline(failing, writer)).rejects.toThrow('bad framing');
+        expect(writer.headersSent).toBe(false);
+        await sendResponse(stream, { statusCode: 502 }, '{"status":502}');
+      }),
+    );
+    const problemPrelude = Buffer.concat([Buffer.from('{"statusCode":502}'), PRELUDE_DELIMITER]);
+    expect(received.bytes.toString()).toBe(
+      Buffer.concat([problemPrelude, Buffer.from('{"status":502}')]).toString(),
+    );
+    expect(received.outcome).toEqual({ ok: true });
+  });
+
+  it('posts the prelude for an empty body', async () => {
+    const received = await collect(
+      run(async (_event, stream) => {
+        await pipeline(Readable.from([]), new ResponseWriter(stream, prelude));
+      }),
+    );
+    expect(received.bytes.equals(preludeBytes)).toBe(true);
+    expect(received.outcome).toEqual({ ok: true });
   });
 });
 
@@ -73,60 +253,5 @@ describe('parsePrelude', () => {
 
   it('defaults to 200', () => {
     expect(parsePrelude('{}').statusCode).toBe(200);
-  });
-});
-
-describe('GatewayResponseStream (prelude parser)', () => {
-  it('splits prelude from body even when the delimiter straddles chunks', async () => {
-    const { sink, record } = recordingSink();
-    const stream = new GatewayResponseStream(sink);
-    stream.setContentType('application/vnd.awslambda.http-integration-response');
-    const prelude = Buffer.from(JSON.stringify({ statusCode: 201, headers: { 'x-a': 'b' } }));
-    const whole = Buffer.concat([prelude, PRELUDE_DELIMITER, Buffer.from('hello world')]);
-    const pieces = [
-      whole.subarray(0, 5),
-      whole.subarray(5, prelude.length + 3),
-      whole.subarray(prelude.length + 3),
-    ];
-    await pipeline(Readable.from(pieces), stream);
-    expect(record.prelude).toEqual({ statusCode: 201, headers: { 'x-a': 'b' } });
-    expect(Buffer.concat(record.chunks).toString()).toBe('hello world');
-    expect(record.ended).toBe(true);
-  });
-
-  it('passes a raw stream through as a 200 with its content type', async () => {
-    const { sink, record } = recordingSink();
-    const stream = new GatewayResponseStream(sink);
-    stream.setContentType('text/plain');
-    await pipeline(Readable.from([Buffer.from('raw')]), stream);
-    expect(record.prelude).toEqual({ statusCode: 200, headers: { 'content-type': 'text/plain' } });
-    expect(Buffer.concat(record.chunks).toString()).toBe('raw');
-  });
-
-  it('answers an empty body with headers and a clean end', async () => {
-    const { sink, record } = recordingSink();
-    const stream = startHttpResponse(new GatewayResponseStream(sink), { statusCode: 204 });
-    stream.write('');
-    await new Promise<void>((resolve) => stream.end(resolve));
-    expect(record.prelude?.statusCode).toBe(204);
-    expect(record.chunks).toEqual([]);
-    expect(record.ended).toBe(true);
-  });
-
-  it('waits for the sink before taking more (backpressure) and keeps every byte in order', async () => {
-    const { sink, record } = recordingSink(3);
-    const stream = startHttpResponse(new GatewayResponseStream(sink), { statusCode: 200 });
-    const chunks = Array.from({ length: 50 }, (_, i) => Buffer.alloc(1000, i));
-    await pipeline(Readable.from(chunks), stream);
-    expect(Buffer.concat(record.chunks).equals(Buffer.concat(chunks))).toBe(true);
-  });
-
-  it('aborts the response instead of ending it when destroyed with an error', () => {
-    const { sink, record } = recordingSink();
-    const stream = startHttpResponse(new GatewayResponseStream(sink), { statusCode: 200 });
-    stream.on('error', () => {});
-    stream.destroy(new Error('upstream broke'));
-    expect(record.aborted?.message).toBe('upstream broke');
-    expect(record.ended).toBe(false);
   });
 });
