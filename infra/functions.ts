@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -36,6 +36,32 @@ export function handlerEntry(folder: FunctionFolder): string {
  */
 const ESM_REQUIRE_SHIM =
   "import { createRequire as __createRequireForEsm } from 'node:module'; const require = __createRequireForEsm(import.meta.url);";
+
+/** The `bundling` settings this app gives CDK; `local/bundle.ts` turns the same values into esbuild options. */
+export type FunctionBundling = Readonly<
+  Required<
+    Pick<
+      BundlingOptions,
+      'minify' | 'sourceMap' | 'format' | 'target' | 'mainFields' | 'banner' | 'bundleAwsSDK'
+    >
+  >
+>;
+
+/**
+ * How every function is bundled, deployed (CDK's `NodejsFunction`) and local (`local/bundle.ts`)
+ * alike: one ESM file with a source map, for Node.js 24.
+ */
+export const FUNCTION_BUNDLING: FunctionBundling = {
+  minify: true,
+  sourceMap: true,
+  format: OutputFormat.ESM,
+  target: 'node24',
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_SHIM,
+  // Bundle the SDK instead of using the runtime's copy: the pinned versions are the tested ones
+  // (`@aws-sdk/lib-storage` has broken stream uploads in one release).
+  bundleAwsSDK: true,
+};
 
 /** Settings shared by every function of the app. */
 export interface FunctionDefaults {
@@ -90,17 +116,7 @@ export class DownloadFunction extends NodejsFunction {
         POWERTOOLS_LOG_LEVEL: props.defaults.logLevel,
         ...props.environment,
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_SHIM,
-        // Bundle the SDK instead of using the runtime's copy: the pinned versions are the tested
-        // ones (`@aws-sdk/lib-storage` has broken stream uploads in one release).
-        bundleAwsSDK: true,
-      },
+      bundling: FUNCTION_BUNDLING,
     });
     this.folder = props.folder;
   }
