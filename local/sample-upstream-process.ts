@@ -10,7 +10,9 @@ const READY_LINE = /^sample upstream listening on (\S+)$/;
 /**
  * Runs the sample upstream in its own process, as a real upstream would be: the gateway's process
  * then carries only the function's work, and "direct from upstream" is a fair baseline. Its access
- * log lines go to `log`; it exits with the stack, even if the stack is killed.
+ * log lines go to `log`. It is part of the stack (`--exit-with-parent`): it exits when its stdin
+ * closes, which is how it is stopped and what happens when the stack is killed, and a stop signal
+ * sent to it is handed to the stack, which then stops everything.
  */
 export async function startSampleUpstreamProcess(options: {
   port: number;
@@ -34,6 +36,9 @@ export async function startSampleUpstreamProcess(options: {
     child.once('error', reject);
   });
   let closing: Promise<void> | undefined;
+  child.once('exit', (code, signal) => {
+    if (!closing) options.log(`exited unexpectedly (${signal ?? `code ${code}`})`);
+  });
   return {
     url,
     port: Number(new URL(url).port),
@@ -41,8 +46,9 @@ export async function startSampleUpstreamProcess(options: {
       closing ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        // Not SIGTERM: the child hands signals to the stack as requests to stop.
+        child.stdin?.end();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
         await exited;
         clearTimeout(timer);
       })();

@@ -7,6 +7,7 @@ import { ENV } from '../shared/env-names.ts';
 import { startDynamoDb } from './dynamodb.ts';
 import { type AnyHandler, type RestRoute, startHttpGateway } from './http-gateway.ts';
 import { LOCAL_ACCOUNT_ID, type LocalHandler, localRegion, startLambdaService } from './lambda-service.ts';
+import { type RicFunction, startRicFunction } from './ric-runtime.ts';
 import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
 import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
 import { startStepFunctions } from './step-functions.ts';
@@ -38,7 +39,34 @@ export interface LocalStackOptions {
    * become 100, 200 ms). The definition itself is the synthesized one, unchanged.
    */
   retryIntervalScale?: number;
+  /**
+   * Where the streaming functions (stream, router) run: `in-process` (default) in this process's
+   * emulated runtime, or `ric` bundled as CDK bundles them, under the real Lambda runtime client
+   * (`aws-lambda-ric` on Node 24; `npm run setup:lambda-runtime` installs it).
+   */
+  runtime?: LocalRuntime;
   log?: (message: string) => void;
+}
+
+/** Where the streaming functions run locally. */
+export type LocalRuntime = 'in-process' | 'ric';
+
+/** The functions behind the REST streaming routes and the Function URL. */
+const STREAMING_FOLDERS = ['stream', 'download'] as const satisfies readonly FunctionFolder[];
+
+/** Variables of this process that reach the functions: theirs (`ENV`), the log level, Node's options. */
+function functionEnvironmentOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  const names: string[] = [
+    ...Object.values(ENV),
+    'POWERTOOLS_LOG_LEVEL',
+    'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+  ];
+  const result: Record<string, string> = { NODE_OPTIONS: '--enable-source-maps' };
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined) result[name] = value;
+  }
+  return result;
 }
 
 export interface LocalEndpoints {
@@ -188,7 +216,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     closers.push(webSocket.close);
 
-    Object.assign(process.env, {
+    const stackEnvironment: Record<string, string> = {
       AWS_REGION: localRegion(),
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
@@ -209,13 +237,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [ENV.webSocketManagementUrl]: webSocket.managementUrl,
       [ENV.notifierFunctionName]: 'notify',
       ...options.functionEnvironment,
-    });
+    };
+    Object.assign(process.env, stackEnvironment);
     for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
     installAwsLambdaGlobal();
     for (const name of Object.keys(FUNCTION_TIMEOUTS_MS) as FunctionFolder[])
       handlers.set(name, await loadHandler(name));
 
     const handler = (name: FunctionFolder) => handlers.get(name) as AnyHandler;
+    // The streaming functions under the real Lambda runtime client, one process per warm
+    // environment, with the same environment the in-process handlers see.
+    const realRuntime: Partial<Record<FunctionFolder, RicFunction>> = {};
+    if (options.runtime === 'ric') {
+      const environment = { ...functionEnvironmentOf(process.env), ...stackEnvironment };
+      for (const folder of STREAMING_FOLDERS) {
+        const fn = await startRicFunction({
+          name: folder,
+          folder,
+          environment: { ...environment, POWERTOOLS_SERVICE_NAME: folder },
+          timeoutMs: FUNCTION_TIMEOUTS_MS[folder],
+          log: (line) => log(line),
+        });
+        closers.push(fn.close);
+        realRuntime[folder] = fn;
+      }
+    }
+    const invokeStreaming = (name: FunctionFolder) => realRuntime[name]?.invoke;
     const routes: RestRoute[] = [
       {
         methods: ['GET', 'HEAD'],
@@ -223,6 +270,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functionName: 'stream',
         handler: handler('stream'),
         timeoutMs: FIFTEEN_MINUTES,
+        invokeStreaming: invokeStreaming('stream'),
       },
       {
         methods: ['GET', 'HEAD'],
@@ -230,6 +278,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functionName: 'download',
         handler: handler('download'),
         timeoutMs: FIFTEEN_MINUTES,
+        invokeStreaming: invokeStreaming('download'),
       },
       {
         methods: ['GET'],
@@ -252,6 +301,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functionName: 'stream',
         handler: handler('stream'),
         timeoutMs: FIFTEEN_MINUTES,
+        invokeStreaming: invokeStreaming('stream'),
       },
       port: options.functionUrlPort ?? 3003,
       host,
