@@ -72,15 +72,12 @@ interface MatchedRoute {
   pathParameters: Record<string, string>;
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
-/** Matches a path against `{name}` / `{name+}` resources, the way REST APIs do. */
+/**
+ * Matches a path against `{name}` / `{name+}` resources, the way REST APIs do. Parameter values
+ * stay percent-encoded, exactly as the client sent them: REST APIs decode query parameters but
+ * neither `path` nor `pathParameters`. What they do with an invalid escape (`%zz`) is not
+ * documented; passing it on, as here, is the case the handlers must refuse.
+ */
 export function matchRoute(
   routes: readonly RestRoute[],
   method: string,
@@ -98,7 +95,7 @@ export function matchRoute(
       if (greedy) {
         const rest = segments.slice(i);
         if (rest.length === 0 || rest.join('/') === '') matched = false;
-        else pathParameters[greedy[1] as string] = rest.map(decodeSegment).join('/');
+        else pathParameters[greedy[1] as string] = rest.join('/');
         break;
       }
       const segment = segments[i];
@@ -107,7 +104,7 @@ export function matchRoute(
         break;
       }
       const param = /^\{(.+)\}$/.exec(part);
-      if (param) pathParameters[param[1] as string] = decodeSegment(segment);
+      if (param) pathParameters[param[1] as string] = segment;
       else if (part !== segment) {
         matched = false;
         break;

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
 
 /** Options for {@link startSampleUpstream}. */
 export interface SampleUpstreamOptions {
@@ -36,6 +37,8 @@ export const MAX_SAMPLE_SIZE = 100 * 1024 ** 3;
 /** The most rows `/sample/report.csv` serves. */
 export const MAX_REPORT_ROWS = 10_000_000;
 const DEFAULT_REPORT_ROWS = 1000;
+/** The most rows `/sample/report.csv?gzip=1` serves (it is compressed in memory, for its length). */
+export const MAX_GZIP_REPORT_ROWS = 1_000_000;
 const MAX_DELAY_MS = 10 * 60_000;
 // Fixed so that `Last-Modified` (and any `If-Range` built from it) never changes between runs.
 const LAST_MODIFIED = new Date(Date.UTC(2024, 0, 1)).toUTCString();
@@ -178,6 +181,10 @@ interface Behaviour {
   rate: number | undefined;
   /** Body bytes to send before destroying the socket. */
   failAfter: number | undefined;
+  /** Break the connection at `failAfter` with a TCP reset (the client reads ECONNRESET). */
+  reset: boolean;
+  /** Break only the first N responses to the same URL that reach `failAfter`; serve later ones whole. */
+  failTimes: number | undefined;
   delayMs: number;
   /** Chunked framing that no HTTP parser accepts, right after the headers. */
   malformed: boolean;
@@ -198,6 +205,10 @@ function readBehaviour(query: URLSearchParams): Behaviour {
     return value;
   };
   const chunked = query.get('chunked');
+  const failTimes = query.get('failTimes');
+  if (failTimes !== null && !/^\d{1,6}$/.test(failTimes)) {
+    throw new InvalidParameterError(`failTimes must be a count like 1, got "${failTimes}"`);
+  }
   const delay = query.get('delayMs') ?? '0';
   const delayMs = Number(delay);
   if (!/^\d+$/.test(delay) || delayMs > MAX_DELAY_MS) {
@@ -207,6 +218,8 @@ function readBehaviour(query: URLSearchParams): Behaviour {
     chunked: chunked === '1' || chunked === 'true',
     rate: size('rate', 1),
     failAfter: size('failAfter', 0),
+    reset: query.get('reset') === '1',
+    failTimes: failTimes === null ? undefined : Number(failTimes),
     delayMs,
     malformed: query.get('malformed') === '1',
   };
@@ -395,6 +408,7 @@ async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Beha
     return 'sent malformed framing';
   }
   const throttle = behaviour.rate === undefined ? undefined : createThrottle(behaviour.rate, gone);
+  let failAfter = behaviour.failAfter;
   let sent = 0;
   const ended = (how: string): BodyOutcome => `${how} after ${sent} body bytes`;
   for (const chunk of chunks) {
@@ -402,11 +416,14 @@ async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Beha
       if (gone.aborted) return ended('client closed');
       let piece = chunk.subarray(at, at + (throttle ? await throttle(chunk.length - at) : chunk.length));
       if (gone.aborted) return ended('client closed');
-      if (behaviour.failAfter !== undefined && sent + piece.length > behaviour.failAfter) {
-        piece = piece.subarray(0, behaviour.failAfter - sent);
-        await failNow(ex, piece);
-        sent += piece.length;
-        return ended('failed on purpose');
+      if (failAfter !== undefined && sent + piece.length > failAfter) {
+        if (takeFailure(ex, behaviour)) {
+          piece = piece.subarray(0, failAfter - sent);
+          await failNow(ex, piece, behaviour);
+          sent += piece.length;
+          return ended('failed on purpose');
+        }
+        failAfter = undefined;
       }
       at += piece.length;
       sent += piece.length;
@@ -418,8 +435,24 @@ async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Beha
   return ended('sent');
 }
 
-/** Sends the last bytes (and the headers, if still pending), then destroys the socket. */
-async function failNow(ex: Exchange, lastPiece: Buffer): Promise<void> {
+/** Failures performed so far per URL, for `failTimes`. */
+const failuresByUrl = new Map<string, number>();
+
+/** Whether this response is to fail at `failAfter`: always, or while `failTimes` is not used up. */
+function takeFailure(ex: Exchange, behaviour: Behaviour): boolean {
+  if (behaviour.failTimes === undefined) return true;
+  const url = `${ex.url.pathname}${ex.url.search}`;
+  const failures = failuresByUrl.get(url) ?? 0;
+  if (failures >= behaviour.failTimes) return false;
+  failuresByUrl.set(url, failures + 1);
+  return true;
+}
+
+/**
+ * Sends the last bytes (and the headers, if still pending), then destroys the socket: a plain close,
+ * or with `reset` a TCP reset.
+ */
+async function failNow(ex: Exchange, lastPiece: Buffer, behaviour: Behaviour): Promise<void> {
   const { res } = ex;
   // Without waiting for the write to reach the socket, destroy() would discard it. An empty
   // write is not framed by `res`, so push the headers out (a no-op once sent) and wait on the socket.
@@ -433,7 +466,14 @@ async function failNow(ex: Exchange, lastPiece: Buffer): Promise<void> {
       resolve();
     }
   });
-  res.socket?.destroy();
+  if (!behaviour.reset) {
+    res.socket?.destroy();
+    return;
+  }
+  // A reset right after the last write often reaches the client as a plain end of stream (its
+  // kernel reports the reset while the data is still being read); a moment later it is a reset.
+  await sleep(20);
+  res.socket?.resetAndDestroy();
 }
 
 function commonHeaders(
@@ -512,23 +552,32 @@ async function serveReport(ex: Exchange): Promise<BodyOutcome | undefined> {
     );
     return undefined;
   }
+  // A server that ignores `Accept-Encoding: identity`: the body is gzipped, and Content-Length is
+  // the encoded length.
+  const gzip = ex.url.searchParams.get('gzip') === '1';
+  if (gzip && rows > MAX_GZIP_REPORT_ROWS) {
+    sendError(ex, 400, 'InvalidRows', `with gzip=1, rows must be at most ${MAX_GZIP_REPORT_ROWS}`);
+    return undefined;
+  }
   const behaviour = readBehaviour(ex.url.searchParams);
   if (behaviour.delayMs > 0 && !(await pause(behaviour.delayMs, ex.gone)))
     return 'client closed during delayMs';
+  const body = gzip ? [gzipSync(Buffer.concat([...reportCsvChunks(rows)]))] : undefined;
   const headers = commonHeaders(
     'text/csv; charset=utf-8',
     'report.csv',
-    `"report-${rows}"`,
-    reportCsvLength(rows),
+    `"report-${rows}${gzip ? '-gzip' : ''}"`,
+    body ? (body[0]?.length ?? 0) : reportCsvLength(rows),
     behaviour,
   );
   headers['Accept-Ranges'] = 'none';
+  if (gzip) headers['Content-Encoding'] = 'gzip';
   ex.res.writeHead(200, headers);
   if (ex.req.method === 'HEAD') {
     ex.res.end();
     return 'headers only';
   }
-  return writeBody(ex, reportCsvChunks(rows), behaviour);
+  return writeBody(ex, body ?? reportCsvChunks(rows), behaviour);
 }
 
 function serveStatus(ex: Exchange, rawCode: string): undefined {
@@ -577,6 +626,9 @@ const ENDPOINTS = {
     chunked: '1: no Content-Length, chunked transfer encoding',
     rate: 'bytes per second (or a size like 1MB)',
     failAfter: 'send that many body bytes, then destroy the socket',
+    reset: '1: with failAfter, break the connection with a TCP reset (ECONNRESET)',
+    failTimes: 'with failAfter: break only the first N responses to the same URL, serve later ones whole',
+    gzip: `1 (report.csv only, up to ${MAX_GZIP_REPORT_ROWS} rows): gzipped body with Content-Encoding: gzip, whatever Accept-Encoding says`,
     delayMs: 'wait that long before sending the status line',
     malformed:
       '1: chunked headers, then framing no HTTP parser accepts (a failure before the first body byte)',

@@ -31,3 +31,11 @@ export function sanitizeFileName(name: string): string | undefined {
   if (!cleaned || cleaned === '.' || cleaned === '..') return undefined;
   return cleaned.slice(0, 255);
 }
+
+/**
+ * The name a download is saved under: the one upstream's `Content-Disposition` names, sanitised
+ * (whether upstream said `inline` or `attachment`), else the key's last segment.
+ */
+export function toDownloadFileName(upstreamDisposition: string | undefined, keyFileName: string): string {
+  return fileNameFromDisposition(upstreamDisposition) ?? keyFileName;
+}

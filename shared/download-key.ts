@@ -11,6 +11,9 @@ export interface DownloadKey {
 }
 
 const MAX_KEY_LENGTH = 1024;
+// The key as sent in a URL path: printable ASCII, everything else percent-encoded. A raw non-ASCII
+// character was never percent-encoded, so which bytes it stands for is a guess.
+const WIRE_FORM = /^[\x21-\x7e]+$/;
 // C0 controls, DEL and C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -26,18 +29,22 @@ function invalid(message: string): never {
 
 /**
  * Validates a download key as it arrives in the request path (still percent-encoded).
- * Decodes it once, then refuses traversal, empty segments, backslashes, schemes and hosts,
- * control characters and double-encoded separators.
+ * Refuses anything that is not valid percent-encoding of UTF-8 text (`%zz`, a lone `%`, overlong or
+ * truncated sequences, raw non-ASCII characters), decodes it once, then refuses traversal, empty
+ * segments, backslashes, schemes and hosts, control characters and double-encoded separators.
  */
 export function parseDownloadKey(raw: string | undefined): DownloadKey {
   if (raw === undefined || raw === '')
     invalid('A file key is required after the route, e.g. /stream/reports/2024.csv');
   if (raw.length > MAX_KEY_LENGTH * 3) invalid(`The key is longer than ${MAX_KEY_LENGTH} characters`);
+  if (!WIRE_FORM.test(raw)) invalid('The key must be percent-encoded: printable ASCII only');
   let decoded: string;
   try {
+    // Throws on a `%` not followed by two hex digits and on bytes that are not valid UTF-8
+    // (overlong forms such as `%c0%ae`, surrogates, truncated sequences).
     decoded = decodeURIComponent(raw);
   } catch {
-    invalid('The key is not valid percent-encoding');
+    invalid('The key is not valid percent-encoding of UTF-8 text');
   }
   if (decoded.length > MAX_KEY_LENGTH) invalid(`The key is longer than ${MAX_KEY_LENGTH} characters`);
   if (CONTROL_CHARACTERS.test(decoded)) invalid('The key contains control characters');

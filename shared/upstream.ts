@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { UpstreamConfig } from './config.ts';
 import { DeadlineExceededError } from './deadline.ts';
@@ -68,6 +68,25 @@ export function parseContentLength(value: string | undefined): number | undefine
 export function cancelBody(body: Readable): void {
   body.on('error', () => {});
   body.destroy();
+}
+
+/**
+ * Upstream's body, with every failure of its own (reset, broken connection, body timeout, abort)
+ * mapped to an upstream error by {@link toUpstreamError} before anything reading it sees it. A
+ * consumer that passes on the error of the stream it reads (lib-storage does) then names upstream,
+ * whatever the error's message; everything it throws that is not an `HttpError` is its own.
+ */
+export function withUpstreamErrors(body: Readable, signal?: AbortSignal): Readable {
+  const tagged = new PassThrough();
+  finished(body, (error) => {
+    if (error) tagged.destroy(toUpstreamError(error, signal));
+  });
+  // The reader failed or went away: stop the transfer.
+  finished(tagged, (error) => {
+    if (error) cancelBody(body);
+  });
+  body.pipe(tagged);
+  return tagged;
 }
 
 /** Maps a transport-level failure (connection, timeout, abort) to the error the client sees. */

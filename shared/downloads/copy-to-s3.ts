@@ -2,13 +2,13 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { FetchConfig } from '../config.ts';
-import { attachmentDisposition, fileNameFromDisposition } from '../content-disposition.ts';
+import { attachmentDisposition, toDownloadFileName } from '../content-disposition.ts';
 import { DeadlineExceededError } from '../deadline.ts';
 import { parseDownloadKey } from '../download-key.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { LengthGuard } from '../streaming/length-guard.ts';
-import { cancelBody, openUpstream, toUpstreamError } from '../upstream.ts';
+import { cancelBody, openUpstream, withUpstreamErrors } from '../upstream.ts';
 import type { ConnectionPoster } from './connections.ts';
 import { toProgressMessage } from './messages.ts';
 import type { WorkflowInput } from './start-download.ts';
@@ -68,8 +68,9 @@ class ProgressMeter extends Transform {
 /**
  * Streams upstream's body into an S3 multipart upload. Memory stays near
  * `partSize × (queueSize + 1)` whatever the size; progress goes to the record and, if a client is
- * connected, over the WebSocket. On any failure the multipart upload is aborted and a named error
- * is thrown for the state machine's Retry/Catch.
+ * connected, over the WebSocket, and never goes backwards, also across retries. On any failure the
+ * multipart upload is aborted and a named error is thrown for the state machine's Retry/Catch:
+ * named after upstream when upstream's body failed, `S3UploadError` when storing failed.
  */
 export async function copyToS3(
   input: WorkflowInput,
@@ -85,6 +86,16 @@ export async function copyToS3(
 ): Promise<CopiedObject> {
   const { config, logger, signal } = deps;
   const key = parseDownloadKey(input.key);
+  // A retried copy starts over from the first byte. Progress never goes backwards: until this
+  // attempt passes the furthest point an earlier one reached, it reports that point (the store
+  // refuses to lower `bytes` in any case; this keeps the messages coming meanwhile).
+  const reachedBefore = await deps.store.get(input.downloadId).then(
+    (record) => record?.bytes ?? 0,
+    (error: unknown) => {
+      logger.warn('could not read earlier progress', { error: error as Error });
+      return 0;
+    },
+  );
   const upstream = await openUpstream(
     {
       key,
@@ -95,15 +106,19 @@ export async function copyToS3(
     },
     config.upstream,
   );
-  const fileName = fileNameFromDisposition(upstream.headers['content-disposition']) ?? key.fileName;
+  const fileName = toDownloadFileName(upstream.headers['content-disposition'], key.fileName);
   const contentType = upstream.headers['content-type'] ?? 'application/octet-stream';
+  // Stored as sent: an encoded body (upstream may ignore `Accept-Encoding: identity`) keeps its
+  // label, so S3 serves it with `Content-Encoding` and clients decode it.
+  const contentEncoding = upstream.headers['content-encoding'];
   const objectKey = toObjectKey(input.downloadId, fileName);
   const totalBytes = upstream.contentLength;
 
   let reporting = false;
-  const report = (bytes: number) => {
+  const report = (copied: number) => {
     if (reporting) return; // never queue updates behind a slow one
     reporting = true;
+    const bytes = Math.max(copied, reachedBefore);
     deps.store
       .recordProgress(input.downloadId, bytes, totalBytes)
       .then(async (record) => {
@@ -121,8 +136,10 @@ export async function copyToS3(
   // Unknown lengths are capped by S3's own limit: 10,000 parts.
   const guard = new LengthGuard(totalBytes, config.partSizeBytes * 10_000);
   const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report);
-  // An error anywhere destroys the whole chain; the upload sees it through `meter`, its body.
-  pipeline(upstream.body, guard, meter, () => {});
+  // An error anywhere destroys the whole chain; the upload sees it through `meter`, its body. Errors
+  // of upstream's body are tagged as upstream errors first, so that whatever reaches the upload
+  // from its body is an `HttpError`, and anything else it throws is the storage's.
+  pipeline(withUpstreamErrors(upstream.body, signal), guard, meter, () => {});
 
   const upload = new Upload({
     client: deps.s3,
@@ -131,6 +148,7 @@ export async function copyToS3(
       Key: objectKey,
       Body: meter,
       ContentType: contentType,
+      ...(contentEncoding ? { ContentEncoding: contentEncoding } : {}),
       ContentDisposition: attachmentDisposition(fileName),
     },
     partSize: config.partSizeBytes,
@@ -147,12 +165,17 @@ export async function copyToS3(
   try {
     await upload.done();
   } catch (error) {
+    // The body's own failure, if it failed: upstream's (tagged above) or the length guard's.
+    const bodyError = meter.errored;
     cancelBody(upstream.body);
     if (signal.reason instanceof DeadlineExceededError) {
       throw new CopyTimeoutError('The copy did not finish before the function timeout');
     }
-    const cause = meter.errored ?? guard.errored ?? upstream.body.errored ?? error;
-    const named = cause instanceof HttpError ? cause : toNamedCopyError(cause, error, signal);
+    const cause = bodyError ?? error;
+    const named =
+      cause instanceof HttpError
+        ? cause
+        : new S3UploadError(`Storing the file failed: ${(error as Error).message}`, { cause: error });
     logger.error('copy failed', { downloadId: input.downloadId, bytes: meter.bytes, error: named });
     throw named;
   } finally {
@@ -166,16 +189,4 @@ export async function copyToS3(
     durationMs: Date.now() - started,
   });
   return { bucket: config.downloadBucket, objectKey, size, contentType, fileName };
-}
-
-function toNamedCopyError(cause: unknown, uploadError: unknown, signal: AbortSignal): Error {
-  // A failure of the upstream body surfaces through the upload; name it after upstream.
-  const code = (cause as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('UND_ERR')) return toUpstreamError(cause, signal);
-  if ((cause as Error | null)?.message === 'terminated' || (cause as Error | null)?.name === 'SocketError') {
-    return toUpstreamError(cause, signal);
-  }
-  return new S3UploadError(`Storing the file failed: ${(uploadError as Error).message}`, {
-    cause: uploadError,
-  });
 }

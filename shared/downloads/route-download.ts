@@ -51,26 +51,31 @@ export function decideRoute(
   return { path: 'async', reason: contentLength === undefined ? 'unknown-length' : 'too-large-to-stream' };
 }
 
+/** The 202 headers of the async path; `Location` only once a download exists to point to. */
+function acceptedHeaders(statusUrl?: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    ...(statusUrl ? { location: statusUrl } : {}),
+    'cache-control': 'no-store',
+    'x-download-mode': 'async',
+  };
+}
+
 function writeAccepted(
   responseStream: LambdaResponseStream,
   body: object & { statusUrl: string },
 ): Promise<void> {
   return sendResponse(
     responseStream,
-    {
-      statusCode: 202,
-      headers: {
-        'content-type': 'application/json',
-        location: body.statusUrl,
-        'cache-control': 'no-store',
-        'x-download-mode': 'async',
-      },
-    },
+    { statusCode: 202, headers: acceptedHeaders(body.statusUrl) },
     JSON.stringify(body),
   );
 }
 
-/** `GET /download/{key+}`: one upstream request, then stream it or hand it to the async workflow. */
+/**
+ * `GET /download/{key+}`: one upstream request, then stream it or hand it to the async workflow.
+ * `HEAD` answers what GET would (status and headers) and never starts an async download.
+ */
 export async function routeDownload(
   request: HttpRequest,
   responseStream: LambdaResponseStream,
@@ -78,20 +83,24 @@ export async function routeDownload(
 ): Promise<void> {
   const { config } = deps;
   let download: OpenedDownload;
-  let decision: RouteDecision;
   try {
     // Refuse a bad mode before anything reaches upstream.
     parseMode(request);
     download = await openDownload(request, config.upstream, deps.signal);
-    decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
+    const decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
     if (decision.path === 'too-large') {
       cancelBody(download.upstream.body);
       throw tooLargeForStreaming(download, config.streamMaxBytes);
     }
-    if (decision.path === 'async' && request.method === 'HEAD') decision = { path: 'stream' };
     if (decision.path === 'async') {
       // Only the headers were needed: cancel the body before starting the copy.
       cancelBody(download.upstream.body);
+      if (request.method === 'HEAD') {
+        // What GET would answer, without starting anything: no record, no execution, hence no
+        // download id and no `Location`.
+        await sendResponse(responseStream, { statusCode: 202, headers: acceptedHeaders() }, '');
+        return;
+      }
       const accepted = await deps.starter.start({
         key: download.key,
         query: toForwardedQuery(request.query),

@@ -83,7 +83,11 @@ export class DownloadStore {
     }
   }
 
-  /** Records copy progress; returns the record (with the current connection id). */
+  /**
+   * Records copy progress; returns the record (with the current connection id), or `undefined` if
+   * the download is settled or `bytes` would go down: a retried copy starts over from the first
+   * byte, and clients are promised that `bytes` never decreases.
+   */
   recordProgress(
     downloadId: string,
     bytes: number,
@@ -100,7 +104,7 @@ export class DownloadStore {
         ':pending': 'PENDING',
         ...(totalBytes === undefined ? {} : { ':total': totalBytes }),
       },
-      'attribute_exists(downloadId) AND (#status = :running OR #status = :pending)',
+      'attribute_exists(downloadId) AND (#status = :running OR #status = :pending) AND bytes <= :bytes',
       { '#status': 'status' },
     );
   }

@@ -30,6 +30,11 @@ function header(headers: Record<string, string | undefined> | undefined, name: s
   return undefined;
 }
 
+/** A handle as given, or `undefined` when it is absent or blank (`-H 'X-StateMachine-ExecutionArn:'`). */
+function present(value: string | undefined): string | undefined {
+  return value?.trim() ? value : undefined;
+}
+
 /**
  * `$connect`: binds the connection to the download named by the header, `?executionArn=` or
  * `?downloadId=`. Unknown, expired or malformed handles refuse the handshake and store nothing.
@@ -44,8 +49,10 @@ export async function connect(
     query: Record<string, string | undefined> | undefined;
   },
 ): Promise<RouteResult> {
-  const executionArn = header(request.headers, EXECUTION_ARN_HEADER) ?? request.query?.executionArn;
-  const downloadId = request.query?.downloadId;
+  // An empty value names nothing: it counts as absent, so the next way of naming the download applies.
+  const executionArn =
+    present(header(request.headers, EXECUTION_ARN_HEADER)) ?? present(request.query?.executionArn);
+  const downloadId = present(request.query?.downloadId);
   try {
     if (executionArn === undefined && downloadId === undefined) {
       throw new HttpError(

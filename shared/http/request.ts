@@ -4,7 +4,10 @@ import type { APIGatewayProxyEvent, LambdaFunctionURLEvent } from 'aws-lambda';
 export interface HttpRequest {
   /** Upper-case method. */
   method: string;
-  /** Path parameters, percent-encoded as they were on the wire (`key` holds the download key). */
+  /**
+   * Path parameters, percent-encoded as they were on the wire (`key` holds the download key), not
+   * yet validated: whoever reads one decodes it once and refuses invalid percent-encoding.
+   */
   pathParameters: Readonly<Record<string, string>>;
   query: URLSearchParams;
   /** Lower-case names. */
@@ -53,11 +56,13 @@ function fromRestEvent(event: APIGatewayProxyEvent): HttpRequest {
       if (value !== undefined) query.append(name, value);
     }
   }
-  // REST APIs hand over path parameters decoded once; encode each segment again so that both event
-  // shapes reach the key parser in wire form. What was double-encoded stays visibly encoded.
+  // REST APIs hand over path parameters as the client sent them, still percent-encoded (like
+  // `path`; HTTP APIs are the ones that decode): taken as they are, both event shapes reach the key
+  // parser in wire form, and an invalid escape such as `%zz` reaches it too, to be refused. Encoding
+  // them again would turn `%zz` into a valid `%25zz` and `%20` into a literal `%20`.
   const pathParameters: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.pathParameters ?? {})) {
-    if (value !== undefined) pathParameters[name] = value.split('/').map(encodeURIComponent).join('/');
+    if (value !== undefined) pathParameters[name] = value;
   }
   // requestContext.path carries the stage (or custom-domain base path); event.path does not.
   const fullPath = event.requestContext.path ?? event.path;

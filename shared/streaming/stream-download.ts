@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { StreamConfig, UpstreamConfig } from '../config.ts';
-import { attachmentDisposition } from '../content-disposition.ts';
+import { attachmentDisposition, toDownloadFileName } from '../content-disposition.ts';
 import { type DownloadKey, parseDownloadKey } from '../download-key.ts';
 import { HttpError, PayloadTooLargeError, PROBLEM_CONTENT_TYPE, toProblem } from '../errors.ts';
 import type { LambdaResponseStream } from '../http/awslambda.ts';
@@ -16,14 +16,42 @@ export const RESERVED_QUERY_PARAMETERS = ['mode'] as const;
 
 /** Upstream headers passed on to the client as they are. */
 const PASSED_HEADERS = [
-  'content-type',
   'content-length',
+  // The body is passed on byte for byte: if upstream encoded it (despite `Accept-Encoding:
+  // identity`), the client must learn how, or it gets gzip bytes labelled e.g. text/csv.
+  'content-encoding',
   'content-range',
   'etag',
   'last-modified',
   'accept-ranges',
   'cache-control',
 ] as const;
+
+/** Media types a browser renders as a document that can run script (XML can carry XHTML or XSLT). */
+const ACTIVE_CONTENT_TYPES = new Set([
+  'text/html',
+  'application/xhtml+xml',
+  'image/svg+xml',
+  'text/xml',
+  'application/xml',
+  'text/xsl',
+  'application/xslt+xml',
+]);
+
+/**
+ * Upstream's `Content-Type`, unless it is one a browser would render as an active document; then
+ * (and when it is missing) `application/octet-stream`. `attachment` and `nosniff` already keep
+ * browsers from rendering a download, but `attachment` is advice that not every client (embedded
+ * web views, proxies that rewrite headers) follows, and the API's origin must never run upstream's
+ * script. Nothing is lost: the bytes and the file name (with its extension) are the same.
+ */
+export function toInertContentType(contentType: string | undefined): string {
+  if (!contentType?.trim()) return 'application/octet-stream';
+  // A repeated header arrives joined with `, `; browsers then use the last type in the list.
+  const types = contentType.split(',').map((type) => (type.split(';')[0] ?? '').trim().toLowerCase());
+  const active = types.some((type) => ACTIVE_CONTENT_TYPES.has(type) || type.endsWith('+xml'));
+  return active ? 'application/octet-stream' : contentType;
+}
 
 /** A download request once its key is valid and upstream has answered with status and headers. */
 export interface OpenedDownload {
@@ -69,7 +97,10 @@ export async function openDownload(
   return { key, upstream };
 }
 
-/** The headers the client gets for a streamed download. */
+/**
+ * The headers the client gets for a streamed download: always a download (`attachment` with a
+ * sanitised file name, `nosniff`, no active content type), never a page on the API's origin.
+ */
 export function toStreamHeaders(download: OpenedDownload): Record<string, string> {
   const { headers } = download.upstream;
   const result: Record<string, string> = {};
@@ -77,9 +108,11 @@ export function toStreamHeaders(download: OpenedDownload): Record<string, string
     const value = headers[name];
     if (value !== undefined) result[name] = value;
   }
-  result['content-type'] ??= 'application/octet-stream';
-  result['content-disposition'] =
-    headers['content-disposition'] ?? attachmentDisposition(download.key.fileName);
+  result['content-type'] = toInertContentType(headers['content-type']);
+  result['content-disposition'] = attachmentDisposition(
+    toDownloadFileName(headers['content-disposition'], download.key.fileName),
+  );
+  result['x-content-type-options'] = 'nosniff';
   result['x-download-mode'] = 'stream';
   return result;
 }

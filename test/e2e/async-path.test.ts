@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +152,73 @@ describe('GET /download/{key+} above the threshold', () => {
     expect(await aws.uploadsUnder(prefix)).toEqual([]);
   });
 
+  it('names an upstream that resets the connection mid-copy UpstreamFailed, not StorageFailed, after its retries', async () => {
+    const accepted = await startAsync('/download/sample/30MB?failAfter=12000000&reset=1&mode=async');
+    const client = await openSocket(accepted.webSocketUrl);
+    const failed = await client.next('failed', 60_000);
+    await client.close();
+
+    expect(failed).toMatchObject({ error: { code: 'UpstreamFailed' } });
+    expect((await waitForStatus(accepted.downloadId, 'FAILED')).error).toMatchObject({
+      code: 'UpstreamFailed',
+    });
+    // Retried (UpstreamUnavailableError is retryable): every attempt reached upstream's reset.
+    expect(
+      stack.logs().match(/failAfter=12000000&reset=1 → 200 failed on purpose/g)?.length,
+    ).toBeGreaterThanOrEqual(3);
+    const prefix = `downloads/${accepted.downloadId}/`;
+    expect(await aws.objectsUnder(prefix)).toEqual([]);
+    expect(await aws.uploadsUnder(prefix)).toEqual([]);
+  });
+
+  it('reports progress that never goes backwards when a copy is retried, and delivers the file', async () => {
+    // 20 MB at 5 MB/s; the first attempt breaks at 12 MB (after two progress reports), the retry
+    // starts over from the first byte and succeeds.
+    const accepted = await startAsync(
+      '/download/sample/20MB?rate=5000000&failAfter=12000000&failTimes=1&mode=async',
+    );
+    const client = await openSocket(accepted.webSocketUrl);
+    const ready = await client.next('ready', 60_000);
+    await client.close();
+
+    const progress = client.messages.filter((m) => m.type === 'progress').map((m) => m.bytes as number);
+    expect(Math.max(...progress)).toBeGreaterThan(0);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(stack.logs()).toMatch(/failTimes=1 → 200 failed on purpose after 12000000 body bytes/);
+    expect((await download(ready.url as string)).sha256).toBe(sampleSha256(20 * MB));
+  });
+
+  it('stores a body upstream gzipped with its Content-Encoding, so the presigned URL serves it labelled', async () => {
+    const plain = await download(`${stack.endpoints.upstream}sample/report.csv?rows=2000`, {
+      keepBody: true,
+    });
+    const accepted = await startAsync('/download/sample/report.csv?rows=2000&gzip=1&mode=async');
+    const client = await openSocket(accepted.webSocketUrl);
+    const ready = await client.next('ready', 60_000);
+    await client.close();
+
+    const file = await download(ready.url as string, { keepBody: true });
+    const body = file.body as Buffer;
+    expect(ready).toMatchObject({ contentType: 'text/csv; charset=utf-8', size: body.length });
+    expect(file.headers['content-encoding']).toBe('gzip');
+    expect(file.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(file.headers['content-disposition']).toContain('report.csv');
+    expect(gunzipSync(body).equals(plain.body as Buffer)).toBe(true);
+  });
+
+  it('answers HEAD like GET (202, async) without starting a download', async () => {
+    const before = await aws.itemCount();
+
+    const head = await download(`${rest}/download/sample/250MB`, { method: 'HEAD' });
+
+    expect(head.status).toBe(202);
+    expect(head.headers['x-download-mode']).toBe('async');
+    expect(head.headers['content-type']).toBe('application/json');
+    expect(head.headers.location).toBeUndefined();
+    expect(head.bytes).toBe(0);
+    expect(await aws.itemCount()).toBe(before);
+  });
+
   it('maps upstream 404 to 404 before anything is started', async () => {
     const before = await aws.itemCount();
     const response = await getJson(`${rest}/download/no/such/file.bin`);
@@ -200,6 +268,14 @@ describe('the WebSocket handshake', () => {
     const before = await aws.itemCount();
     await expect(openSocket(`${ws}${query}`, headers)).rejects.toMatchObject({ statusCode: status });
     expect(await aws.itemCount()).toBe(before);
+  });
+
+  it('binds ?downloadId= sent next to an empty X-StateMachine-ExecutionArn header', async () => {
+    const accepted = await startAsync('/download/sample/1MB?mode=async');
+    const client = await openSocket(accepted.webSocketUrl, { 'X-StateMachine-ExecutionArn': '' });
+    client.send({ action: 'status' });
+    expect(await client.next('status')).toMatchObject({ downloadId: accepted.downloadId });
+    await client.close();
   });
 
   it('refuses an ARN whose name is a real download but whose state machine is not', async () => {

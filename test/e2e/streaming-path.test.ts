@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleSha256 } from '../../local/sample-upstream.ts';
 import { download, getJson } from '../helpers/http.ts';
@@ -121,6 +122,49 @@ describe('GET /stream/{key+} through the local REST API', () => {
     const result = await getJson(`${rest}/stream/${key}`);
     expect(result.status).toBe(400);
     expect(result.json.code).toBe('InvalidKey');
+  });
+
+  it.each([
+    ['an escape that is not hex', 'sample/%zz'],
+    ['overlong UTF-8 dots', '%c0%ae%c0%ae/x'],
+  ])(
+    'refuses a key with %s with 400 InvalidKey on every route, before reaching upstream',
+    async (_name, key) => {
+      for (const url of [`${rest}/stream/${key}`, `${rest}/download/${key}`, `${functionUrl}/${key}`]) {
+        const result = await getJson(url);
+        expect(result.status, url).toBe(400);
+        expect(result.json.code, url).toBe('InvalidKey');
+      }
+    },
+  );
+
+  it('passes on a body upstream gzipped, labelled with its Content-Encoding and encoded length', async () => {
+    const plain = await download(`${stack.endpoints.upstream}sample/report.csv?rows=2000`, {
+      keepBody: true,
+    });
+    for (const path of ['/stream', '/download']) {
+      const result = await download(`${rest}${path}/sample/report.csv?rows=2000&gzip=1`, { keepBody: true });
+      const body = result.body as Buffer;
+      expect(result.status, path).toBe(200);
+      expect(result.headers['content-encoding'], path).toBe('gzip');
+      expect(result.headers['content-type'], path).toBe('text/csv; charset=utf-8');
+      expect(result.headers['content-length'], path).toBe(String(body.length));
+      expect(gunzipSync(body).equals(plain.body as Buffer), path).toBe(true);
+    }
+  });
+
+  it('sends every file as an attachment with a sanitised name and nosniff', async () => {
+    for (const url of [
+      `${rest}/stream/sample/report.csv?rows=3`,
+      `${functionUrl}/sample/report.csv?rows=3`,
+    ]) {
+      const result = await download(url);
+      expect(result.headers['content-disposition'], url).toBe(
+        `attachment; filename="report.csv"; filename*=UTF-8''report.csv`,
+      );
+      expect(result.headers['x-content-type-options'], url).toBe('nosniff');
+      expect(result.headers['content-type'], url).toBe('text/csv; charset=utf-8');
+    }
   });
 
   it('forwards query parameters upstream', async () => {

@@ -9,6 +9,8 @@ describe('parseDownloadKey', () => {
     ['a%20file.bin', ['a file.bin']],
     ['caf%C3%A9/menu.pdf', ['café', 'menu.pdf']],
     ['v1.2/..data', ['v1.2', '..data']],
+    ['emoji%F0%9F%98%80.txt', ['emoji😀.txt']],
+    ['literal%25zz', ['literal%zz']],
   ])('accepts %s', (raw, segments) => {
     expect(parseDownloadKey(raw).segments).toEqual(segments);
   });
@@ -38,6 +40,14 @@ describe('parseDownloadKey', () => {
     ['newline', 'a%0Ab'],
     ['DEL', 'a%7Fb'],
     ['malformed percent-encoding', 'a%E0%A4%A'],
+    ['an escape that is not hex', 'sample/%zz'],
+    ['a lone percent sign', 'a%'],
+    ['overlong UTF-8 dots', '%c0%ae%c0%ae/x'],
+    ['overlong UTF-8 slash', 'a%c0%afb'],
+    ['a UTF-16 surrogate', 'a%ED%A0%80'],
+    ['a continuation byte alone', 'a%80'],
+    ['raw non-ASCII', 'café.txt'],
+    ['raw space', 'a b'],
     ['too long', 'a'.repeat(1025)],
   ])('refuses %s', (_name, raw) => {
     expect(() => parseDownloadKey(raw)).toThrow(BadRequestError);

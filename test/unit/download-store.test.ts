@@ -1,11 +1,12 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type {
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
   DynamoDBDocumentClient,
-  GetCommandInput,
-  PutCommandInput,
-  UpdateCommandInput,
+  type GetCommandInput,
+  type PutCommandInput,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb.ts';
 import type { DownloadRecord } from '../../shared/downloads/record.ts';
 import { DownloadStore, type ReadyDetails } from '../../shared/downloads/store.ts';
 
@@ -329,7 +330,7 @@ describe('DownloadStore.recordProgress', () => {
 
     const update = inputAt<UpdateCommandInput>(sent, 0);
     expect(update.ConditionExpression).toBe(
-      'attribute_exists(downloadId) AND (#status = :running OR #status = :pending)',
+      'attribute_exists(downloadId) AND (#status = :running OR #status = :pending) AND bytes <= :bytes',
     );
     expect(update.ExpressionAttributeValues).toMatchObject({
       ':bytes': 10,
@@ -354,6 +355,48 @@ describe('DownloadStore.recordProgress', () => {
     });
 
     await expect(store.recordProgress(DOWNLOAD_ID, 10, 100)).resolves.toBeUndefined();
+  });
+
+  describe('against a DynamoDB server (dynalite)', () => {
+    let dynamo: LocalDynamoDb;
+    let documents: DynamoDBDocumentClient;
+
+    beforeAll(async () => {
+      dynamo = await startDynamoDb({ port: 0, tables: [{ name: 'downloads', partitionKey: 'downloadId' }] });
+      documents = DynamoDBDocumentClient.from(
+        new DynamoDBClient({
+          endpoint: dynamo.endpoint,
+          region: 'us-east-1',
+          credentials: LOCAL_CREDENTIALS,
+        }),
+      );
+    });
+
+    afterAll(async () => {
+      documents?.destroy();
+      await dynamo?.close();
+    });
+
+    beforeEach(() => {
+      // Real time: the SDK signs requests with it.
+      vi.useRealTimers();
+    });
+
+    it('never moves bytes backwards: a retried copy that starts over cannot lower them', async () => {
+      const store = new DownloadStore(documents, 'downloads');
+      await store.create(record({ status: 'PENDING', expiresAt: Math.floor(Date.now() / 1000) + 3600 }));
+
+      const first = await store.recordProgress(DOWNLOAD_ID, 12_000_000, 30_000_000);
+      const restarted = await store.recordProgress(DOWNLOAD_ID, 0, 30_000_000);
+      const caughtUp = await store.recordProgress(DOWNLOAD_ID, 12_000_000, 30_000_000);
+      const passed = await store.recordProgress(DOWNLOAD_ID, 16_000_000, 30_000_000);
+
+      expect(first).toMatchObject({ bytes: 12_000_000, status: 'RUNNING' });
+      expect(restarted).toBeUndefined();
+      expect(caughtUp).toMatchObject({ bytes: 12_000_000 });
+      expect(passed).toMatchObject({ bytes: 16_000_000 });
+      expect((await store.get(DOWNLOAD_ID))?.bytes).toBe(16_000_000);
+    });
   });
 });
 

@@ -39,10 +39,61 @@ describe('toStreamHeaders', () => {
       etag: '"abc"',
       'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT',
       'accept-ranges': 'bytes',
-      'content-disposition': 'attachment; filename="x.csv"',
+      'content-disposition': `attachment; filename="x.csv"; filename*=UTF-8''x.csv`,
+      'x-content-type-options': 'nosniff',
       'x-download-mode': 'stream',
     });
   });
+
+  it('passes on a Content-Encoding upstream applied, with the encoded length', () => {
+    const headers = toStreamHeaders(
+      opened({ 'content-type': 'text/csv', 'content-encoding': 'gzip', 'content-length': '120' }),
+    );
+    expect(headers).toMatchObject({
+      'content-type': 'text/csv',
+      'content-encoding': 'gzip',
+      'content-length': '120',
+    });
+  });
+
+  it.each([
+    ['inline', 'inline; filename="x.html"', 'x.html'],
+    ['a path', 'attachment; filename="../../../etc/passwd"', '.._.._.._etc_passwd'],
+    ['an encoded path', "attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd", '.._.._etc_passwd'],
+    ['a bare inline', 'inline', 'report 2024.csv'],
+  ])(
+    'always sends an attachment with a sanitised name when upstream says %s',
+    (_name, disposition, fileName) => {
+      const headers = toStreamHeaders(opened({ 'content-disposition': disposition }));
+
+      expect(headers['content-disposition']).toBe(attachmentDisposition(fileName));
+      expect(fileNameFromDisposition(headers['content-disposition'])).toBe(fileName);
+      expect(headers['x-content-type-options']).toBe('nosniff');
+    },
+  );
+
+  it.each([
+    'text/html',
+    'text/html; charset=utf-8',
+    'TEXT/HTML',
+    'application/xhtml+xml',
+    'image/svg+xml',
+    'text/xml',
+    'application/xml; charset=utf-8',
+    'application/rss+xml',
+    'text/plain, text/html',
+  ])('sends the active content type %s as application/octet-stream', (contentType) => {
+    expect(toStreamHeaders(opened({ 'content-type': contentType }))['content-type']).toBe(
+      'application/octet-stream',
+    );
+  });
+
+  it.each(['text/csv; charset=utf-8', 'application/json', 'application/pdf', 'image/png', 'text/plain'])(
+    'keeps the inert content type %s',
+    (contentType) => {
+      expect(toStreamHeaders(opened({ 'content-type': contentType }))['content-type']).toBe(contentType);
+    },
+  );
 
   it('keeps Content-Range on partial content', () => {
     const headers = toStreamHeaders(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseDownloadKey } from '../../shared/download-key.ts';
 import { toHttpRequest } from '../../shared/http/request.ts';
 import { functionUrlEvent, restEvent } from '../fixtures/events.ts';
 
@@ -6,8 +7,8 @@ describe.each([
   {
     shape: 'REST proxy (v1)',
     event: (key: string, query: Record<string, string[]>, headers: Record<string, string>) =>
-      // REST APIs hand over the greedy path parameter decoded once.
-      restEvent({ key: decodeURIComponent(key), query, headers }),
+      // REST APIs hand over `path` and the greedy path parameter as the client sent them.
+      restEvent({ key, query, headers }),
   },
   {
     shape: 'Function URL (v2)',
@@ -38,6 +39,18 @@ describe.each([
   it('keeps a traversal attempt visible to the key parser', () => {
     const request = toHttpRequest(event('%2e%2e/secret', {}, {}));
     expect(decodeURIComponent(request.pathParameters.key ?? '')).toBe('../secret');
+  });
+
+  it.each([
+    ['an escape that is not hex', 'sample/%zz'],
+    ['overlong UTF-8', '%c0%ae%c0%ae/x'],
+  ])('hands %s to the key parser as sent, which refuses it', (_name, key) => {
+    const request = toHttpRequest(event(key, {}, {}));
+
+    expect(request.pathParameters.key).toBe(key);
+    expect(() => parseDownloadKey(request.pathParameters.key)).toThrow(
+      expect.objectContaining({ statusCode: 400, code: 'InvalidKey' }),
+    );
   });
 });
 

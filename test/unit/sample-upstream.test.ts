@@ -1,6 +1,9 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  MAX_GZIP_REPORT_ROWS,
   parseByteRange,
   reportCsvLength,
   type SampleUpstream,
@@ -235,6 +238,42 @@ describe('GET /sample/{size}', () => {
     },
   );
 
+  it('with reset=1 breaks the connection at failAfter with a TCP reset', async () => {
+    const { hostname, port } = new URL(upstream.url);
+    const ending = await new Promise<string>((resolve) => {
+      const socket = connect(Number(port), hostname, () =>
+        socket.write('GET /sample/1MB?failAfter=100000&reset=1 HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      socket.on('data', () => undefined);
+      socket.on('end', () => resolve('end'));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+
+    expect(ending).toBe('ECONNRESET');
+  });
+
+  it('with failTimes=N breaks only the first N responses to the same URL', async () => {
+    const path = 'sample/300kB?failAfter=100000&failTimes=2';
+
+    const outcomes = [await rawGet(path), await rawGet(path), await rawGet(path)];
+
+    expect(outcomes.map((outcome) => outcome.complete)).toEqual([false, false, true]);
+    expect(outcomes[2]?.bytes).toBe(300_000);
+    expect((await rawGet('sample/300kB?failAfter=100000&failTimes=2&other=1')).complete).toBe(false);
+  });
+
+  it('counts only responses that reach failAfter towards failTimes', async () => {
+    const path = 'sample/300kB?failAfter=100000&failTimes=1&rate=1MB';
+    const controller = new AbortController();
+    const early = await fetch(at(path), { signal: controller.signal });
+    controller.abort();
+    await early.arrayBuffer().catch(() => undefined);
+    await waitForLog(`GET /${path} → 200 client closed`);
+
+    expect((await rawGet(path)).complete).toBe(false);
+    expect((await rawGet(path)).complete).toBe(true);
+  });
+
   it('with failAfter=0 sends the headers and no body', async () => {
     expect(await rawGet('sample/1MB?failAfter=0')).toEqual({ status: 200, bytes: 0, complete: false });
   });
@@ -303,6 +342,33 @@ describe('GET /sample/report.csv', () => {
   it('answers HEAD with the length of the full report', async () => {
     const res = await fetch(at('sample/report.csv?rows=10000000'), { method: 'HEAD' });
     expect(Number(res.headers.get('content-length'))).toBe(reportCsvLength(10_000_000));
+  });
+
+  it('with gzip=1 sends the report gzipped, labelled Content-Encoding: gzip with the encoded length', async () => {
+    const plain = await getBytes('sample/report.csv?rows=2000');
+    const encoded = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>(
+      (resolve, reject) => {
+        // node:http does not decode, unlike fetch.
+        request(at('sample/report.csv?rows=2000&gzip=1'), { agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        })
+          .on('error', reject)
+          .end();
+      },
+    );
+
+    expect(encoded.headers['content-encoding']).toBe('gzip');
+    expect(encoded.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(Number(encoded.headers['content-length'])).toBe(encoded.body.length);
+    expect(encoded.body.length).toBeLessThan(plain.body.length);
+    expect(gunzipSync(encoded.body).equals(plain.body)).toBe(true);
+  });
+
+  it('refuses gzip=1 for more rows than it compresses in memory', async () => {
+    const res = await fetch(at(`sample/report.csv?gzip=1&rows=${MAX_GZIP_REPORT_ROWS + 1}`));
+    expect(res.status).toBe(400);
   });
 
   it.each(['-1', 'many', '10000001'])('refuses rows=%s with 400', async (rows) => {

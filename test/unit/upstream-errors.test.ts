@@ -1,5 +1,6 @@
+import { Readable } from 'node:stream';
 import { errors, MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { UpstreamConfig } from '../../shared/config.ts';
 import { DeadlineExceededError } from '../../shared/deadline.ts';
 import { parseDownloadKey } from '../../shared/download-key.ts';
@@ -11,7 +12,12 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../../shared/errors.ts';
-import { openUpstream, toUpstreamError, type UpstreamRequest } from '../../shared/upstream.ts';
+import {
+  openUpstream,
+  toUpstreamError,
+  type UpstreamRequest,
+  withUpstreamErrors,
+} from '../../shared/upstream.ts';
 
 const BASE = 'https://files.example.com';
 const MIRROR = 'https://mirror.example.net';
@@ -98,6 +104,48 @@ describe('toUpstreamError', () => {
     const notFound = new NotFoundError('UpstreamNotFound', 'no file');
 
     expect(toUpstreamError(notFound, controller.signal)).toBe(notFound);
+  });
+});
+
+describe('withUpstreamErrors', () => {
+  it('passes the bytes on and turns a failure of the body into an upstream error', async () => {
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from('first bytes'));
+    setImmediate(() => body.destroy(reset));
+    const received: Buffer[] = [];
+
+    const failure = await (async () => {
+      for await (const chunk of withUpstreamErrors(body)) received.push(chunk as Buffer);
+    })().catch((error: unknown) => error);
+
+    expect(Buffer.concat(received).toString()).toBe('first bytes');
+    expect(failure).toBeInstanceOf(UpstreamUnavailableError);
+    expect((failure as Error).cause).toBe(reset);
+  });
+
+  it('names a body cut off by the function deadline an upstream timeout', async () => {
+    const controller = new AbortController();
+    const body = new Readable({ read() {} });
+    controller.abort(new DeadlineExceededError('late'));
+    setImmediate(() => body.destroy(new errors.RequestAbortedError()));
+
+    const failure = await withUpstreamErrors(body, controller.signal)
+      .toArray()
+      .catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(UpstreamTimeoutError);
+  });
+
+  it('cancels the body when the reader goes away', async () => {
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from('x'));
+    const tagged = withUpstreamErrors(body);
+    await new Promise((resolve) => tagged.once('data', resolve));
+
+    tagged.destroy();
+
+    await vi.waitFor(() => expect(body.destroyed).toBe(true));
   });
 });
 

@@ -143,6 +143,38 @@ describe('connect: naming the download', () => {
     expect(bindings.get('conn-1')).toBe(DOWNLOAD_ID);
   });
 
+  it.each([
+    ['an empty', ''],
+    ['a blank', '  '],
+  ])(
+    'binds the connection named by ?downloadId= next to %s X-StateMachine-ExecutionArn header',
+    async (_label, value) => {
+      const { deps, byId } = setup([record('PENDING')]);
+
+      const result = await connect(deps, {
+        connectionId: 'conn-1',
+        headers: { 'X-StateMachine-ExecutionArn': value },
+        query: { downloadId: DOWNLOAD_ID },
+      });
+
+      expect(result.statusCode).toBe(200);
+      expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+    },
+  );
+
+  it('binds the connection named by ?executionArn= next to an empty header', async () => {
+    const { deps, byId } = setup([record('RUNNING')]);
+
+    const result = await connect(deps, {
+      connectionId: 'conn-1',
+      headers: { 'x-statemachine-executionarn': '' },
+      query: { executionArn: EXECUTION_ARN },
+    });
+
+    expect(result.statusCode).toBe(200);
+    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+  });
+
   it('prefers the execution ARN over ?downloadId=', async () => {
     const { deps, fake } = setup([record('RUNNING'), record('RUNNING', { downloadId: OTHER_ID })]);
 
@@ -160,6 +192,7 @@ describe('connect: refusals store nothing', () => {
   it.each<[string, number, string, Record<string, string> | undefined, Record<string, string> | undefined]>([
     ['no handle at all', 400, 'MissingDownload', undefined, undefined],
     ['an unrelated header only', 400, 'MissingDownload', { 'x-other': EXECUTION_ARN }, {}],
+    ['an empty header only', 400, 'MissingDownload', { 'X-StateMachine-ExecutionArn': '' }, undefined],
     ['a malformed download id', 400, 'InvalidDownloadId', {}, { downloadId: 'not-a-uuid' }],
     ['an upper-case download id', 400, 'InvalidDownloadId', {}, { downloadId: DOWNLOAD_ID.toUpperCase() }],
     [
