@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, LambdaFunctionURLEvent } from 'aws-lambda';
 import { HTTP_INTEGRATION_CONTENT_TYPE } from '../shared/http/awslambda.ts';
 import { createLocalContext } from './lambda-service.ts';
@@ -299,17 +300,44 @@ function abortResponse(res: ServerResponse): void {
   else res.destroy();
 }
 
-/** Resolves when the client can take more, or when it has gone (then the rest is discarded). */
-function writeToClient(res: ServerResponse, chunk: Buffer): Promise<void> | undefined {
-  if (res.destroyed || res.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
+/**
+ * Reads a posted body to its end, writing what `toClient` makes of each chunk to the client and
+ * pausing while the client is full. Once the client has gone, the rest is read and dropped (the
+ * function is not told). Rejects when the body breaks, or, after reading it all, with the first
+ * error `toClient` threw (the body is never cut short: that would break the runtime's request).
+ */
+function forwardBody(
+  body: Readable,
+  res: ServerResponse,
+  toClient: (chunk: Buffer) => Buffer | undefined,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let refused: Error | undefined;
+    const resume = () => body.resume();
+    res.on('drain', resume);
+    res.on('close', resume);
+    const settle = (error?: Error) => {
+      res.off('drain', resume);
+      res.off('close', resume);
+      if (error) reject(error);
+      else resolve();
     };
-    res.once('drain', done);
-    res.once('close', done);
+    body.on('data', (data: Buffer) => {
+      if (refused) return;
+      let chunk: Buffer | undefined;
+      try {
+        chunk = toClient(data);
+      } catch (error) {
+        refused = error as Error;
+        return;
+      }
+      if (chunk && chunk.length > 0 && !res.destroyed && !res.write(chunk)) body.pause();
+    });
+    body.once('end', () => settle(refused));
+    body.once('error', (error) => settle(error));
+    body.once('close', () => {
+      if (!body.readableEnded) settle(new Error('the response stream closed before its end'));
+    });
   });
 }
 
@@ -345,23 +373,21 @@ export async function sendStreamedResponse(
   };
   let bodyFailed = false;
   try {
-    for await (const data of response.body) {
-      let chunk = data as Buffer;
-      if (!started) {
-        if (!withPrelude) begin({ statusCode: 200, headers: { 'content-type': response.contentType } });
-        else {
-          pending = Buffer.concat([pending, chunk]);
-          const end = pending.indexOf(PRELUDE_DELIMITER);
-          if (end === -1) {
-            if (pending.length > MAX_PRELUDE_BYTES) throw new Error('HTTP prelude larger than 64 KiB');
-            continue;
-          }
-          begin(parsePrelude(pending.subarray(0, end).toString('utf8')));
-          chunk = pending.subarray(end + PRELUDE_DELIMITER.length);
-        }
+    await forwardBody(response.body, res, (chunk) => {
+      if (started) return chunk;
+      if (!withPrelude) {
+        begin({ statusCode: 200, headers: { 'content-type': response.contentType } });
+        return chunk;
       }
-      if (chunk.length > 0) await writeToClient(res, chunk);
-    }
+      pending = Buffer.concat([pending, chunk]);
+      const end = pending.indexOf(PRELUDE_DELIMITER);
+      if (end === -1) {
+        if (pending.length > MAX_PRELUDE_BYTES) throw new Error('HTTP prelude larger than 64 KiB');
+        return undefined;
+      }
+      begin(parsePrelude(pending.subarray(0, end).toString('utf8')));
+      return pending.subarray(end + PRELUDE_DELIMITER.length);
+    });
   } catch (error) {
     bodyFailed = true;
     report(`response stream broke: ${(error as Error).message}`);

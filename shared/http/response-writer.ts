@@ -20,8 +20,7 @@ export class ResponseWriter extends Writable {
     private readonly target: LambdaResponseStream,
     private readonly prelude: ResponsePrelude,
   ) {
-    // No buffering of its own: the response stream's high-water mark is the one that counts.
-    super({ highWaterMark: 0 });
+    super();
   }
 
   /** True once the prelude went out: from then on the status cannot change. */
