@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RicFunction, ricAvailability, startRicFunction } from '../../local/ric-runtime.ts';
-import type { StreamingOutcome } from '../../local/runtime-response.ts';
 import { sampleBytes } from '../fixtures/ric-handlers/sample.mjs';
+import { type ReadInvocation, readInvocation } from '../helpers/invocation.ts';
 
 // These tests run tiny handlers under the real Lambda Node.js runtime client (aws-lambda-ric on
 // Node.js 24) to record what it really does. Without it they skip, except under CI, where they fail.
@@ -15,14 +15,6 @@ const title = availability.ok ? 'aws-lambda-ric' : `aws-lambda-ric (unavailable:
 const FIXTURES = fileURLToPath(new URL('../fixtures/ric-handlers/', import.meta.url));
 const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
 const DELIMITER = Buffer.alloc(8);
-
-interface Read {
-  contentType: string | undefined;
-  bytes: Buffer;
-  /** The error the body stream ended with, if it did not end cleanly. */
-  bodyError: Error | undefined;
-  outcome: StreamingOutcome;
-}
 
 const running: RicFunction[] = [];
 let logs: string[] = [];
@@ -40,24 +32,8 @@ async function start(handler: string, timeoutMs = 5_000): Promise<RicFunction> {
 }
 
 /** Invokes and reads the posted body to its end, as a gateway would, then takes the outcome. */
-async function invokeAndRead(fn: RicFunction, event: unknown): Promise<Read> {
-  const invocation = fn.invoke(event);
-  const response = await invocation.response;
-  const chunks: Buffer[] = [];
-  let bodyError: Error | undefined;
-  if (response) {
-    try {
-      for await (const chunk of response.body) chunks.push(chunk as Buffer);
-    } catch (error) {
-      bodyError = error as Error;
-    }
-  }
-  return {
-    contentType: response?.contentType,
-    bytes: Buffer.concat(chunks),
-    bodyError,
-    outcome: await invocation.outcome,
-  };
+function invokeAndRead(fn: RicFunction, event: unknown): Promise<ReadInvocation> {
+  return readInvocation(fn.invoke(event));
 }
 
 /** Splits an HTTP-integration body into its JSON prelude and what follows the 8 NUL bytes. */

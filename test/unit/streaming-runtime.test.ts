@@ -3,7 +3,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLocalContext } from '../../local/lambda-service.ts';
-import type { StreamingInvocation } from '../../local/runtime-response.ts';
 import {
   type AnyStreamingHandler,
   DEFAULT_HIGH_WATER_MARK,
@@ -19,28 +18,9 @@ import {
   streamify,
 } from '../../shared/http/awslambda.ts';
 import { ResponseWriter, sendResponse } from '../../shared/http/response-writer.ts';
+import { readInvocation } from '../helpers/invocation.ts';
 
 beforeAll(() => installAwsLambdaGlobal());
-
-/** What the Runtime API received for one invocation. */
-async function collect(invocation: StreamingInvocation) {
-  const response = await invocation.response;
-  const chunks: Buffer[] = [];
-  let bodyError: Error | undefined;
-  if (response) {
-    try {
-      for await (const chunk of response.body) chunks.push(chunk as Buffer);
-    } catch (error) {
-      bodyError = error as Error;
-    }
-  }
-  return {
-    contentType: response?.contentType,
-    bytes: Buffer.concat(chunks),
-    bodyError,
-    outcome: await invocation.outcome,
-  };
-}
 
 function run(handler: AnyStreamingHandler, options: { timeoutMs?: number; log?: string[] } = {}) {
   const timeoutMs = options.timeoutMs ?? 5_000;
@@ -56,7 +36,7 @@ const preludeBytes = Buffer.concat([Buffer.from(JSON.stringify(prelude)), PRELUD
 
 describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   it('posts the prelude and its 8 NUL bytes with the first write, then the body', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         startHttpResponse(stream, prelude);
         stream.write('body');
@@ -69,7 +49,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('posts no prelude at all for end() without a write', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         startHttpResponse(stream, prelude);
         stream.end();
@@ -80,7 +60,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('posts the prelude for an empty first write', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         startHttpResponse(stream, prelude);
         stream.write('');
@@ -91,7 +71,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('refuses setContentType after the first write, failing the invocation', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         stream.write('x');
         stream.setContentType('text/plain');
@@ -101,7 +81,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('writes objects as JSON', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         (stream.write as (chunk: unknown) => boolean)({ a: 1 });
         stream.end();
@@ -112,7 +92,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('reports a rejection after some bytes as error trailers, the body ending where it stopped', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         startHttpResponse(stream, prelude);
         stream.write('partial');
@@ -130,7 +110,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
 
   it('reports a destroyed response stream as the runtime exit it is on AWS, loudly', async () => {
     const log: string[] = [];
-    const received = await collect(
+    const received = await readInvocation(
       run(
         async (_event, stream) => {
           stream.write('partial');
@@ -144,7 +124,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
   });
 
   it('reports a handler that resolves without ending its stream as timed out', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(
         async (_event, stream) => {
           stream.write('never ended');
@@ -163,9 +143,9 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
       marks.push({ hwm: stream.writableHighWaterMark, firstFalseAt: written + 1024 });
       stream.end();
     };
-    await collect(run(probe));
+    await readInvocation(run(probe));
     const small = streamify(probe as never, { highWaterMark: 8 * 1024 }) as unknown as AnyStreamingHandler;
-    await collect(run(small));
+    await readInvocation(run(small));
     // write() turns false once the mark is reached on the way to the Runtime API (the request's
     // buffer and the receiving side's each hold up to one mark).
     for (const [mark, hwm] of [
@@ -182,7 +162,7 @@ describe('the in-process runtime, as aws-lambda-ric behaves', () => {
 describe('ResponseWriter', () => {
   it('starts the response with the first body chunk and never destroys the runtime stream on failure', async () => {
     let destroyedByWriter = false;
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         const guarded = new Proxy(stream, {
           get: (target, name) =>
@@ -210,7 +190,7 @@ describe('ResponseWriter', () => {
   });
 
   it('has not started the response when the source fails before its first chunk', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         const writer = new ResponseWriter(stream, prelude);
         const failing = new Readable({
@@ -231,7 +211,7 @@ describe('ResponseWriter', () => {
   });
 
   it('posts the prelude for an empty body', async () => {
-    const received = await collect(
+    const received = await readInvocation(
       run(async (_event, stream) => {
         await pipeline(Readable.from([]), new ResponseWriter(stream, prelude));
       }),
