@@ -1,6 +1,11 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { type AuthorizationType, type IResource, LambdaIntegration } from 'aws-cdk-lib/aws-apigateway';
-import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat, type IResource, LambdaIntegration } from 'aws-cdk-lib/aws-apigateway';
+import {
+  LogGroupLogDestination,
+  type ThrottleSettings,
+  WebSocketApi,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -8,10 +13,18 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { WebSocketAuth } from '../shared/config.ts';
 import { ENV } from '../shared/env-names.ts';
 import { DownloadFunction, type FunctionDefaults } from './functions.ts';
+import { acknowledgeWildcardResource, grantConnectionsApi, grantOnWildcardResources } from './grants.ts';
 import { buildDownloadDefinition } from './state-machine-definition.ts';
-import { addStreamingMethods, STREAM_TIMEOUT } from './streaming-path.ts';
+import {
+  addStreamingMethods,
+  type RestMethodGuard,
+  restMethodOptions,
+  STREAM_TIMEOUT,
+} from './streaming-path.ts';
+import { WorkflowWatch } from './workflow-watch.ts';
 
 /** Key prefix of the copied files in the download bucket; IAM grants and the lifecycle rule are scoped to it. */
 export const DOWNLOAD_OBJECT_PREFIX = 'downloads/';
@@ -19,8 +32,28 @@ export const DOWNLOAD_OBJECT_PREFIX = 'downloads/';
 /** Stage of the WebSocket API; part of both the client and the management URL. */
 export const WEBSOCKET_STAGE_NAME = 'live';
 
+/**
+ * One JSON line per WebSocket event. Leaves out the `$connect` query string: it carries the
+ * download's token.
+ */
+const WEBSOCKET_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTime',
+    ip: '$context.identity.sourceIp',
+    eventType: '$context.eventType',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    connectionId: '$context.connectionId',
+    error: '$context.error.message',
+    integrationError: '$context.integrationErrorMessage',
+  }),
+);
+
 /** Tunables of the async path; see `DownloadStackProps` for what each means. */
 export interface AsyncPathSettings {
+  /** What `$connect` accepts as proof (`WEBSOCKET_AUTH`). */
+  readonly webSocketAuth: WebSocketAuth;
   readonly presignTtlSeconds: number;
   readonly recordTtlSeconds: number;
   readonly objectExpirationDays: number;
@@ -31,12 +64,17 @@ export interface AsyncPathSettings {
 export interface AsyncPathProps extends AsyncPathSettings {
   /** The REST API's root resource; this construct adds `/download/{key+}` and `/downloads/{downloadId}`. */
   readonly apiRoot: IResource;
-  /** Authorization of the REST methods. */
-  readonly authorizationType: AuthorizationType;
+  readonly guard: RestMethodGuard;
   /** `UPSTREAM_*` variables, shared with the streaming path. */
   readonly upstreamEnvironment: Readonly<Record<string, string>>;
   /** The router streams bodies up to this many bytes and sends larger ones the async way. */
   readonly streamMaxBytes: number;
+  /** Concurrency reserved for the router; 0 reserves none. */
+  readonly routerReservedConcurrency: number;
+  /** Default route throttling of the WebSocket stage. */
+  readonly webSocketThrottle: Required<ThrottleSettings>;
+  /** Write WebSocket access logs (like the REST stage's, `apiAccessLogs`). */
+  readonly accessLogs: boolean;
   readonly defaults: FunctionDefaults;
 }
 
@@ -57,6 +95,8 @@ export class AsyncPath extends Construct {
   readonly webSocketApi: WebSocketApi;
   readonly webSocketStage: WebSocketStage;
   readonly stateMachine: StateMachine;
+  /** Settles downloads whose execution timed out, was stopped or failed unhandled; dead-letter queue. */
+  readonly workflowWatch: WorkflowWatch;
   readonly functions: {
     readonly download: DownloadFunction;
     readonly downloadStatus: DownloadFunction;
@@ -72,6 +112,7 @@ export class AsyncPath extends Construct {
     super(scope, id);
     const { defaults } = props;
     const downloadObjects = `${DOWNLOAD_OBJECT_PREFIX}*`;
+    const onStateMachine = 'the state machine (LambdaInvoke task)';
 
     this.bucket = new Bucket(this, 'DownloadBucket', {
       encryption: BucketEncryption.S3_MANAGED,
@@ -88,6 +129,11 @@ export class AsyncPath extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
       autoDeleteObjects: true,
     });
+    Validations.of(this.bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Objects are short-lived copies reached only through presigned URLs that the REST API (IAM auth, access logs) hands out; server access logs would need a second bucket that outlives the stack',
+    });
 
     this.table = new Table(this, 'DownloadTable', {
       partitionKey: { name: 'downloadId', type: AttributeType.STRING },
@@ -95,9 +141,15 @@ export class AsyncPath extends Construct {
       timeToLiveAttribute: 'expiresAt',
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    Validations.of(this.table).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'Records are the state of downloads that expire within days (TTL) and are destroyed with the stack; a restore would bring back nothing a client can use',
+    });
 
     // Routes are added below, once the function they call exists.
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
+      apiName: `${Stack.of(this).stackName}-notifications`,
       description: 'Notifies clients when their async download is ready.',
       routeSelectionExpression: '$request.body.action',
     });
@@ -105,7 +157,30 @@ export class AsyncPath extends Construct {
       webSocketApi: this.webSocketApi,
       stageName: WEBSOCKET_STAGE_NAME,
       autoDeploy: true,
+      throttle: props.webSocketThrottle,
+      ...(props.accessLogs
+        ? {
+            accessLogSettings: {
+              destination: new LogGroupLogDestination(
+                new LogGroup(this, 'WebSocketAccessLogs', {
+                  retention: RetentionDays.ONE_MONTH,
+                  removalPolicy: RemovalPolicy.DESTROY,
+                }),
+              ),
+              format: WEBSOCKET_ACCESS_LOG_FORMAT,
+            },
+          }
+        : {}),
     });
+    if (!props.accessLogs) {
+      for (const id of ['AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging']) {
+        Validations.of(this.webSocketStage).acknowledge({
+          id,
+          reason:
+            'Access logs are opt-in (apiAccessLogs=true): API Gateway needs the account-wide CloudWatch Logs role, which this stack does not own',
+        });
+      }
+    }
     const webSocketUrl = this.webSocketStage.url;
     const managementUrl = this.webSocketStage.callbackUrl;
     const tableName = this.table.tableName;
@@ -124,17 +199,18 @@ export class AsyncPath extends Construct {
       },
       timeout: Duration.minutes(15),
       memorySize: 1024,
+      invokedSynchronouslyBy: onStateMachine,
       defaults,
     });
-    fetchToS3.addToRolePolicy(
-      new PolicyStatement({
-        // CreateMultipartUpload, UploadPart and CompleteMultipartUpload are all authorized by s3:PutObject.
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        resources: [this.bucket.arnForObjects(downloadObjects)],
-      }),
-    );
+    const objectsReason = `Object keys are per download and known only at run time; scoped to ${DOWNLOAD_OBJECT_PREFIX}`;
+    const grantOnDownloadObjects = (fn: DownloadFunction, ...actions: string[]) =>
+      grantOnWildcardResources(fn, actions, [this.bucket.arnForObjects(downloadObjects)], objectsReason);
+    // CreateMultipartUpload, UploadPart and CompleteMultipartUpload are all authorized by s3:PutObject;
+    // lib-storage's Upload never lists parts.
+    grantOnDownloadObjects(fetchToS3, 's3:PutObject', 's3:AbortMultipartUpload');
+    // GetItem: where an earlier attempt's progress stopped.
     this.table.grant(fetchToS3, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
-    this.webSocketStage.grantManagementApiAccess(fetchToS3);
+    grantConnectionsApi(fetchToS3, this.webSocketStage, 'POST');
 
     const presign = new DownloadFunction(this, 'PresignFunction', {
       folder: 'presign',
@@ -143,16 +219,11 @@ export class AsyncPath extends Construct {
         [ENV.downloadBucket]: bucketName,
         [ENV.presignTtlSeconds]: String(props.presignTtlSeconds),
       },
+      invokedSynchronouslyBy: onStateMachine,
       defaults,
     });
     // A presigned URL carries exactly the signer's rights: GetObject on downloads only.
-    const grantPresigning = (fn: DownloadFunction) =>
-      fn.addToRolePolicy(
-        new PolicyStatement({
-          actions: ['s3:GetObject'],
-          resources: [this.bucket.arnForObjects(downloadObjects)],
-        }),
-      );
+    const grantPresigning = (fn: DownloadFunction) => grantOnDownloadObjects(fn, 's3:GetObject');
     const presignEnvironment = {
       [ENV.downloadBucket]: bucketName,
       [ENV.presignTtlSeconds]: String(props.presignTtlSeconds),
@@ -163,6 +234,7 @@ export class AsyncPath extends Construct {
       folder: 'mark-ready',
       description: 'Stores the presigned URL on the download record.',
       environment: { [ENV.downloadTable]: tableName },
+      invokedSynchronouslyBy: onStateMachine,
       defaults,
     });
     this.table.grant(markReady, 'dynamodb:UpdateItem');
@@ -178,9 +250,15 @@ export class AsyncPath extends Construct {
       },
       defaults,
     });
+    Validations.of(notify).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        'The state machine invokes it synchronously; its asynchronous invocations (after $connect) fail to an on-failure destination (WorkflowWatch dead-letter queue), which replaces a DLQ',
+    });
     this.table.grant(notify, 'dynamodb:GetItem');
     grantPresigning(notify);
-    this.webSocketStage.grantManagementApiAccess(notify);
+    // DELETE: closes connections past the per-download cap once they were told why.
+    grantConnectionsApi(notify, this.webSocketStage, 'POST', 'DELETE');
 
     const markFailed = new DownloadFunction(this, 'MarkFailedFunction', {
       folder: 'mark-failed',
@@ -191,6 +269,7 @@ export class AsyncPath extends Construct {
         [ENV.webSocketManagementUrl]: managementUrl,
       },
       timeout: Duration.minutes(1),
+      invokedSynchronouslyBy: onStateMachine,
       defaults,
     });
     this.table.grant(markFailed, 'dynamodb:UpdateItem');
@@ -208,24 +287,22 @@ export class AsyncPath extends Construct {
         conditions: { StringLike: { 's3:prefix': [`${DOWNLOAD_OBJECT_PREFIX}*`] } },
       }),
     );
-    markFailed.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:AbortMultipartUpload', 's3:DeleteObject'],
-        resources: [this.bucket.arnForObjects(downloadObjects)],
-      }),
-    );
-    this.webSocketStage.grantManagementApiAccess(markFailed);
+    grantOnDownloadObjects(markFailed, 's3:AbortMultipartUpload', 's3:DeleteObject');
+    grantConnectionsApi(markFailed, this.webSocketStage, 'POST');
 
+    const workflowFunctions = { fetchToS3, presign, markReady, notify, markFailed };
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       comment: 'Copies a large upstream file into S3 and hands out a presigned URL.',
-      definitionBody: DefinitionBody.fromChainable(
-        buildDownloadDefinition(this, { fetchToS3, presign, markReady, notify, markFailed }),
-      ),
+      definitionBody: DefinitionBody.fromChainable(buildDownloadDefinition(this, workflowFunctions)),
       stateMachineType: StateMachineType.STANDARD,
       timeout: Duration.hours(2),
       tracingEnabled: true,
       logs: {
+        // Under /aws/vendedlogs/states/ Step Functions needs no entry in the account's CloudWatch
+        // Logs resource policy (capped at 5,120 characters, full in busy accounts); the stack
+        // name keeps the name unique per stack.
         destination: new LogGroup(this, 'StateMachineLogs', {
+          logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-downloads`,
           retention: RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
@@ -234,6 +311,28 @@ export class AsyncPath extends Construct {
         includeExecutionData: false,
       },
     });
+    const stateMachineRole = this.stateMachine.role;
+    Validations.of(stateMachineRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray trace writes and the CloudWatch Logs delivery actions that Step Functions logging needs support no resource-level permissions',
+    });
+    for (const fn of Object.values(workflowFunctions)) {
+      acknowledgeWildcardResource(
+        stateMachineRole,
+        `${fn.functionArn}:*`,
+        'LambdaInvoke allows the task function and its versions/aliases (<function ARN>:*), nothing else',
+      );
+    }
+    this.workflowWatch = new WorkflowWatch(this, 'WorkflowWatch', {
+      stateMachine: this.stateMachine,
+      table: this.table,
+      bucket: this.bucket,
+      objectPrefix: DOWNLOAD_OBJECT_PREFIX,
+      webSocketStage: this.webSocketStage,
+      notifier: notify,
+      defaults,
+    });
 
     const websocket = new DownloadFunction(this, 'WebSocketFunction', {
       folder: 'websocket',
@@ -241,12 +340,17 @@ export class AsyncPath extends Construct {
       environment: {
         [ENV.downloadTable]: tableName,
         [ENV.notifierFunctionName]: notify.functionName,
+        [ENV.webSocketAuth]: props.webSocketAuth,
       },
+      invokedSynchronouslyBy: 'API Gateway (WebSocket routes)',
       defaults,
     });
     // PutItem: the connection → download mapping item, so $disconnect needs no scan.
     this.table.grant(websocket, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem');
-    notify.grantInvoke(websocket);
+    // The notifier is invoked by its unqualified name: no `<arn>:*` for versions and aliases.
+    websocket.addToRolePolicy(
+      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [notify.functionArn] }),
+    );
     const webSocketIntegration = new WebSocketLambdaIntegration('WebSocketIntegration', websocket);
     for (const routeKey of ['$connect', '$disconnect', '$default', 'status']) {
       const route = this.webSocketApi.addRoute(routeKey, {
@@ -257,6 +361,13 @@ export class AsyncPath extends Construct {
       // An auto-deployed stage created before any route exists fails its first deployment
       // ("At least one route is required before deploying the Api").
       this.webSocketStage.node.addDependency(route);
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          routeKey === '$connect'
+            ? '$connect admits a connection only with proof of an existing, unexpired download, checked by its handler (webSocketAuth, README Security); browsers cannot sign a WebSocket handshake for IAM'
+            : 'API Gateway authorizes WebSocket connections on $connect only; this route runs on a connection $connect admitted',
+      });
     }
 
     const download = new DownloadFunction(this, 'DownloadFunction', {
@@ -272,15 +383,14 @@ export class AsyncPath extends Construct {
       },
       timeout: STREAM_TIMEOUT,
       memorySize: 512,
+      reservedConcurrency: props.routerReservedConcurrency,
+      invokedSynchronouslyBy: 'API Gateway (REST STREAM mode)',
       defaults,
     });
-    this.table.grant(download, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    // PutItem: the new record; UpdateItem: marks it FAILED when the workflow cannot start.
+    this.table.grant(download, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.stateMachine.grantStartExecution(download);
-    addStreamingMethods(
-      props.apiRoot.addResource('download').addResource('{key+}'),
-      download,
-      props.authorizationType,
-    );
+    addStreamingMethods(props.apiRoot.addResource('download').addResource('{key+}'), download, props.guard);
 
     const downloadStatus = new DownloadFunction(this, 'DownloadStatusFunction', {
       folder: 'download-status',
@@ -292,6 +402,7 @@ export class AsyncPath extends Construct {
         ...presignEnvironment,
       },
       timeout: Duration.seconds(10),
+      invokedSynchronouslyBy: 'API Gateway (REST)',
       defaults,
     });
     this.table.grant(downloadStatus, 'dynamodb:GetItem');
@@ -299,9 +410,7 @@ export class AsyncPath extends Construct {
     props.apiRoot
       .addResource('downloads')
       .addResource('{downloadId}')
-      .addMethod('GET', new LambdaIntegration(downloadStatus), {
-        authorizationType: props.authorizationType,
-      });
+      .addMethod('GET', new LambdaIntegration(downloadStatus), restMethodOptions(props.guard, 'downloadId'));
 
     this.functions = {
       download,

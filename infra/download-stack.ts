@@ -1,4 +1,12 @@
-import { Annotations, CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import {
+  Annotations,
+  CfnOutput,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -8,9 +16,16 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { DEFAULT_STREAM_MAX_BYTES } from '../shared/config.ts';
+import {
+  DEFAULT_STREAM_MAX_BYTES,
+  DEFAULT_WEBSOCKET_AUTH,
+  WEBSOCKET_AUTH_MODES,
+  type WebSocketAuth,
+} from '../shared/config.ts';
 import { ENV } from '../shared/env-names.ts';
 import { AsyncPath } from './async-path.ts';
+import { DownloadFunction } from './functions.ts';
+import { alarmsOf, Monitoring } from './monitoring.ts';
 import { StreamingPath } from './streaming-path.ts';
 
 /** How the REST API authenticates callers. */
@@ -82,8 +97,17 @@ export interface DownloadSettings {
    */
   readonly apiAuth: ApiAuth;
   /**
-   * Write REST API access logs to a log group. Needs the account's API Gateway CloudWatch role
-   * (set once per account and region, outside this stack).
+   * What the WebSocket `$connect` accepts as proof that the caller started the download.
+   * `token`: the download token from the 202 answer (`?token=` or `X-Download-Token`); a download
+   * id or execution ARN alone gets nothing. `execution-arn-header`: also the
+   * `X-StateMachine-ExecutionArn` header alone, as the original sample did — an opt-in for old
+   * clients only: execution ARNs show up in consoles and logs.
+   * @default 'token'
+   */
+  readonly webSocketAuth: WebSocketAuth;
+  /**
+   * Write REST and WebSocket API access logs (JSON) to log groups. Needs the account's API
+   * Gateway CloudWatch role (set once per account and region, outside this stack).
    * @default false
    */
   readonly apiAccessLogs: boolean;
@@ -92,6 +116,43 @@ export interface DownloadSettings {
    * @default 'INFO'
    */
   readonly logLevel: string;
+  /**
+   * Steady-state requests per second the REST stage accepts (every method; more get 429).
+   * @default 50
+   */
+  readonly restThrottlingRateLimit: number;
+  /**
+   * Requests the REST stage accepts at once above the steady rate.
+   * @default 100
+   */
+  readonly restThrottlingBurstLimit: number;
+  /**
+   * Steady-state messages (and connects) per second the WebSocket stage accepts, every route.
+   * @default 50
+   */
+  readonly webSocketThrottlingRateLimit: number;
+  /**
+   * Messages the WebSocket stage accepts at once above the steady rate.
+   * @default 100
+   */
+  readonly webSocketThrottlingBurstLimit: number;
+  /**
+   * Concurrency reserved for the stream function; 0 reserves none. Reserving any fails the deploy
+   * where the account's total concurrency is 10 (new accounts), so it is opt-in.
+   * @default 0 (none)
+   */
+  readonly streamReservedConcurrency: number;
+  /**
+   * Concurrency reserved for the router (`download`) function; 0 reserves none. See
+   * `streamReservedConcurrency`.
+   * @default 0 (none)
+   */
+  readonly routerReservedConcurrency: number;
+  /**
+   * ARN of an SNS topic that receives every alarm's ALARM and OK transitions.
+   * @default '' (alarms without actions; watch the dashboard)
+   */
+  readonly alarmTopicArn: string;
 }
 
 /** Defaults of every setting. */
@@ -107,8 +168,16 @@ export const DEFAULT_DOWNLOAD_SETTINGS: DownloadSettings = {
   uploadPartSizeBytes: 8 * 1024 * 1024,
   uploadQueueSize: 4,
   apiAuth: 'iam',
+  webSocketAuth: DEFAULT_WEBSOCKET_AUTH,
   apiAccessLogs: false,
   logLevel: 'INFO',
+  restThrottlingRateLimit: 50,
+  restThrottlingBurstLimit: 100,
+  webSocketThrottlingRateLimit: 50,
+  webSocketThrottlingBurstLimit: 100,
+  streamReservedConcurrency: 0,
+  routerReservedConcurrency: 0,
+  alarmTopicArn: '',
 };
 
 export interface DownloadStackProps extends StackProps, Partial<DownloadSettings> {}
@@ -125,7 +194,17 @@ const INTEGER_RANGES: Readonly<Partial<Record<keyof DownloadSettings, readonly [
   objectExpirationDays: [1, 3650],
   uploadPartSizeBytes: [5 * MIB, 5 * 1024 * MIB],
   uploadQueueSize: [1, 64],
+  // API Gateway's default account quotas: 10,000 requests per second, bursts of 5,000.
+  restThrottlingRateLimit: [1, 10_000],
+  restThrottlingBurstLimit: [1, 5_000],
+  webSocketThrottlingRateLimit: [1, 10_000],
+  webSocketThrottlingBurstLimit: [1, 5_000],
+  streamReservedConcurrency: [0, 10_000],
+  routerReservedConcurrency: [0, 10_000],
 };
+
+/** An SNS topic ARN (`arn:aws:sns:eu-west-1:123456789012:alarms`), in any partition. */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
 /** Throws one error naming every invalid setting. */
 export function validateDownloadSettings(settings: DownloadSettings): void {
@@ -146,6 +225,18 @@ export function validateDownloadSettings(settings: DownloadSettings): void {
   }
   if (settings.apiAuth !== 'iam' && settings.apiAuth !== 'none') {
     problems.push(`apiAuth must be "iam" or "none", got "${String(settings.apiAuth)}"`);
+  }
+  if (!(WEBSOCKET_AUTH_MODES as readonly string[]).includes(settings.webSocketAuth)) {
+    problems.push(
+      `webSocketAuth must be ${WEBSOCKET_AUTH_MODES.map((mode) => `"${mode}"`).join(' or ')}, got "${String(settings.webSocketAuth)}"`,
+    );
+  }
+  if (
+    settings.alarmTopicArn &&
+    !Token.isUnresolved(settings.alarmTopicArn) &&
+    !SNS_TOPIC_ARN.test(settings.alarmTopicArn)
+  ) {
+    problems.push(`alarmTopicArn must be an SNS topic ARN, got "${settings.alarmTopicArn}"`);
   }
   if (problems.length > 0) throw new Error(`Invalid download settings:\n  ${problems.join('\n  ')}`);
 }
@@ -189,14 +280,16 @@ export function downloadSettingsFromContext(scope: Construct): Partial<DownloadS
 
 /**
  * One REST API (regional, stage `prod`) in front of both paths, plus the async path's WebSocket
- * API, bucket, table and workflow. No physical names are set, so the stack can be deployed twice
- * under different stack names.
+ * API, bucket, table and workflow, and their alarms and dashboard. The only names set carry the
+ * stack name (the APIs', the workflow's log group), so the stack can be deployed twice under
+ * different stack names.
  */
 export class DownloadStack extends Stack {
   readonly settings: DownloadSettings;
   readonly restApi: RestApi;
   readonly streamingPath: StreamingPath;
   readonly asyncPath: AsyncPath;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DownloadStackProps = {}) {
     super(scope, id, props);
@@ -214,12 +307,16 @@ export class DownloadStack extends Stack {
     const accessLogs = settings.apiAccessLogs
       ? {
           accessLogDestination: new LogGroupLogDestination(
-            new LogGroup(this, 'RestApiAccessLogs', { retention: RetentionDays.ONE_MONTH }),
+            new LogGroup(this, 'RestApiAccessLogs', {
+              retention: RetentionDays.ONE_MONTH,
+              removalPolicy: RemovalPolicy.DESTROY,
+            }),
           ),
           accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
         }
       : {};
     this.restApi = new RestApi(this, 'RestApi', {
+      restApiName: `${this.stackName}-downloads`,
       description:
         'Large-file downloads: streaming for what fits, S3 + Step Functions + WebSocket for the rest.',
       // Edge-optimized endpoints cut idle streams after 30 s; regional ones allow 5 minutes.
@@ -227,8 +324,23 @@ export class DownloadStack extends Stack {
       binaryMediaTypes: ['*/*'],
       defaultMethodOptions: { authorizationType },
       cloudWatchRole: false,
-      deployOptions: { stageName: 'prod', tracingEnabled: true, ...accessLogs },
+      deployOptions: {
+        stageName: 'prod',
+        tracingEnabled: true,
+        // Default method throttling (MethodSettings `/*/*`): beyond it API Gateway answers 429.
+        throttlingRateLimit: settings.restThrottlingRateLimit,
+        throttlingBurstLimit: settings.restThrottlingBurstLimit,
+        ...accessLogs,
+      },
     });
+    const guard = {
+      authorizationType,
+      requestValidator: this.restApi.addRequestValidator('RequestValidator', {
+        validateRequestParameters: true,
+        validateRequestBody: true,
+      }),
+    };
+    this.acknowledgeRestApiFindings(settings);
 
     const defaults = { logLevel: settings.logLevel };
     const upstreamEnvironment: Record<string, string> = {
@@ -242,20 +354,28 @@ export class DownloadStack extends Stack {
 
     this.streamingPath = new StreamingPath(this, 'StreamingPath', {
       apiRoot: this.restApi.root,
-      authorizationType,
+      guard,
       streamEnvironment: { ...upstreamEnvironment, [ENV.streamMaxBytes]: String(settings.streamMaxBytes) },
+      reservedConcurrency: settings.streamReservedConcurrency,
       defaults,
     });
     this.asyncPath = new AsyncPath(this, 'AsyncPath', {
       apiRoot: this.restApi.root,
-      authorizationType,
+      guard,
       upstreamEnvironment,
       streamMaxBytes: settings.streamMaxBytes,
+      routerReservedConcurrency: settings.routerReservedConcurrency,
+      webSocketThrottle: {
+        rateLimit: settings.webSocketThrottlingRateLimit,
+        burstLimit: settings.webSocketThrottlingBurstLimit,
+      },
+      accessLogs: settings.apiAccessLogs,
       presignTtlSeconds: settings.presignTtlSeconds,
       recordTtlSeconds: settings.recordTtlSeconds,
       objectExpirationDays: settings.objectExpirationDays,
       uploadPartSizeBytes: settings.uploadPartSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
+      webSocketAuth: settings.webSocketAuth,
       defaults,
     });
 
@@ -274,6 +394,53 @@ export class DownloadStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: this.asyncPath.bucket.bucketName });
     new CfnOutput(this, 'StateMachineArn', { value: this.asyncPath.stateMachine.stateMachineArn });
     new CfnOutput(this, 'TableName', { value: this.asyncPath.table.tableName });
+
+    // Last, so that it sees every function and alarm of the stack.
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      restStage: this.restApi.deploymentStage,
+      webSocketStage: this.asyncPath.webSocketStage,
+      stateMachine: this.asyncPath.stateMachine,
+      functions: this.node.findAll().filter((c): c is DownloadFunction => c instanceof DownloadFunction),
+    });
+    this.monitoring.notifyAlarms(alarmsOf(this), settings.alarmTopicArn);
+    new CfnOutput(this, 'DashboardName', {
+      value: this.monitoring.dashboard.dashboardName,
+      description: 'CloudWatch dashboard of the APIs, functions and workflow',
+    });
+  }
+
+  /** cdk-nag findings on the REST API that this design accepts, each with its reason. */
+  private acknowledgeRestApiFindings(settings: DownloadSettings): void {
+    const acknowledge = (id: string, reason: string) =>
+      Validations.of(this.restApi).acknowledge({ id, reason });
+    acknowledge(
+      'AwsSolutions-APIG3',
+      'AWS WAF is out of scope for this sample: callers are authenticated (IAM) and throttled per stage; attach a web ACL to the prod stage where needed',
+    );
+    acknowledge(
+      'AwsSolutions-APIG6',
+      'Execution logs need the account-wide API Gateway CloudWatch role and go to a log group API Gateway creates without retention; access logs (apiAccessLogs) and X-Ray tracing cover requests',
+    );
+    acknowledge(
+      'AwsSolutions-COG4',
+      settings.apiAuth === 'iam'
+        ? 'Methods use IAM (SigV4) authorization, not Cognito user pools'
+        : 'apiAuth=none: the operator opened the REST API on purpose (README Security)',
+    );
+    if (settings.apiAuth === 'none') {
+      acknowledge(
+        'AwsSolutions-APIG4',
+        'apiAuth=none: the operator opened the REST API on purpose (README Security)',
+      );
+    }
+    if (!settings.apiAccessLogs) {
+      for (const id of ['AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging']) {
+        acknowledge(
+          id,
+          'Access logs are opt-in (apiAccessLogs=true): API Gateway needs the account-wide CloudWatch Logs role, which this stack does not own',
+        );
+      }
+    }
   }
 }
 
@@ -291,7 +458,15 @@ function withDefaults(props: DownloadStackProps): DownloadSettings {
     uploadPartSizeBytes: props.uploadPartSizeBytes ?? d.uploadPartSizeBytes,
     uploadQueueSize: props.uploadQueueSize ?? d.uploadQueueSize,
     apiAuth: props.apiAuth ?? d.apiAuth,
+    webSocketAuth: props.webSocketAuth ?? d.webSocketAuth,
     apiAccessLogs: props.apiAccessLogs ?? d.apiAccessLogs,
     logLevel: props.logLevel ?? d.logLevel,
+    restThrottlingRateLimit: props.restThrottlingRateLimit ?? d.restThrottlingRateLimit,
+    restThrottlingBurstLimit: props.restThrottlingBurstLimit ?? d.restThrottlingBurstLimit,
+    webSocketThrottlingRateLimit: props.webSocketThrottlingRateLimit ?? d.webSocketThrottlingRateLimit,
+    webSocketThrottlingBurstLimit: props.webSocketThrottlingBurstLimit ?? d.webSocketThrottlingBurstLimit,
+    streamReservedConcurrency: props.streamReservedConcurrency ?? d.streamReservedConcurrency,
+    routerReservedConcurrency: props.routerReservedConcurrency ?? d.routerReservedConcurrency,
+    alarmTopicArn: props.alarmTopicArn ?? d.alarmTopicArn,
   };
 }

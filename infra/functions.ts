@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -16,6 +17,7 @@ export const FUNCTION_FOLDERS = [
   'mark-ready',
   'notify',
   'mark-failed',
+  'workflow-ended',
 ] as const;
 
 /** Name of a folder under `functions/`. */
@@ -80,12 +82,27 @@ export interface DownloadFunctionProps {
   readonly timeout?: Duration;
   /** @default 256 MB */
   readonly memorySize?: number;
+  /**
+   * Concurrency reserved for this function; 0 or absent reserves none. Any reservation fails the
+   * deploy in accounts whose total concurrency is 10 (new accounts), so it is opt-in.
+   * @default none
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * Who invokes the function, synchronously (`'API Gateway'`, `'the state machine'`): the caller
+   * gets the error back, so no dead-letter queue is needed (one only ever receives failed
+   * asynchronous invocations). Leave it out for a function that is invoked asynchronously, and
+   * give that one a failure destination instead.
+   */
+  readonly invokedSynchronouslyBy?: string;
   readonly defaults: FunctionDefaults;
 }
 
 /**
  * A `NodejsFunction` with the app's defaults: Node.js 24 on arm64, ESM bundle with source maps
  * (bundled locally by esbuild, no Docker), X-Ray tracing, its own log group kept for a month.
+ * Its role has no managed policy (the CDK default, `AWSLambdaBasicExecutionRole`, may write to
+ * every log group): only writing to its own log group, X-Ray, and what its code is granted.
  * It remembers its `functions/` folder, which is how the local stack maps state machine tasks
  * back to handlers.
  */
@@ -98,6 +115,11 @@ export class DownloadFunction extends NodejsFunction {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const role = new Role(scope, `${id}ServiceRole`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the ${props.folder} function`,
+    });
+    logGroup.grantWrite(role);
     super(scope, id, {
       entry: handlerEntry(props.folder),
       handler: 'handler',
@@ -109,7 +131,9 @@ export class DownloadFunction extends NodejsFunction {
       timeout: props.timeout ?? Duration.seconds(30),
       memorySize: props.memorySize ?? 256,
       tracing: Tracing.ACTIVE,
+      role,
       logGroup,
+      reservedConcurrentExecutions: props.reservedConcurrency ? props.reservedConcurrency : undefined,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.folder,
@@ -119,5 +143,17 @@ export class DownloadFunction extends NodejsFunction {
       bundling: FUNCTION_BUNDLING,
     });
     this.folder = props.folder;
+    // Tracing.ACTIVE adds xray:PutTraceSegments and xray:PutTelemetryRecords to the role.
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray trace writes (PutTraceSegments, PutTelemetryRecords) support no resource-level permissions',
+    });
+    if (props.invokedSynchronouslyBy) {
+      Validations.of(this).acknowledge({
+        id: 'Serverless-LambdaDLQ',
+        reason: `Only ${props.invokedSynchronouslyBy} invokes it, synchronously, and gets its errors back; a DLQ receives only failed asynchronous invocations`,
+      });
+    }
   }
 }

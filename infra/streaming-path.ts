@@ -1,8 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import {
   type AuthorizationType,
+  type IRequestValidator,
   type IResource,
   LambdaIntegration,
+  type MethodOptions,
   ResponseTransferMode,
 } from 'aws-cdk-lib/aws-apigateway';
 import { FunctionUrlAuthType, type IFunctionUrl, InvokeMode } from 'aws-cdk-lib/aws-lambda';
@@ -23,25 +25,39 @@ export function streamingIntegration(fn: DownloadFunction): LambdaIntegration {
   });
 }
 
-/** Adds `GET` and `HEAD` on `resource`, both streaming from `fn`. */
-export function addStreamingMethods(
-  resource: IResource,
-  fn: DownloadFunction,
-  authorizationType: AuthorizationType,
-): void {
+/** How every REST method of the app is guarded. */
+export interface RestMethodGuard {
+  /** `AWS_IAM` (SigV4) unless `apiAuth` is `none`. */
+  readonly authorizationType: AuthorizationType;
+  /** The API's validator: it refuses a request that lacks a required parameter before any function runs. */
+  readonly requestValidator: IRequestValidator;
+}
+
+/** Options of a method on a resource whose last path part is `{pathParameter}` (declared required). */
+export function restMethodOptions(guard: RestMethodGuard, pathParameter: string): MethodOptions {
+  return {
+    authorizationType: guard.authorizationType,
+    requestValidator: guard.requestValidator,
+    requestParameters: { [`method.request.path.${pathParameter}`]: true },
+  };
+}
+
+/** Adds `GET` and `HEAD` on `resource` (`…/{key+}`), both streaming from `fn`. */
+export function addStreamingMethods(resource: IResource, fn: DownloadFunction, guard: RestMethodGuard): void {
   const integration = streamingIntegration(fn);
   for (const httpMethod of ['GET', 'HEAD']) {
-    resource.addMethod(httpMethod, integration, { authorizationType });
+    resource.addMethod(httpMethod, integration, restMethodOptions(guard, 'key'));
   }
 }
 
 export interface StreamingPathProps {
   /** The REST API's root resource; this construct adds `/stream/{key+}` under it. */
   readonly apiRoot: IResource;
-  /** Authorization of the REST methods. */
-  readonly authorizationType: AuthorizationType;
+  readonly guard: RestMethodGuard;
   /** Upstream and `STREAM_MAX_BYTES` variables, shared with the router. */
   readonly streamEnvironment: Readonly<Record<string, string>>;
+  /** Concurrency reserved for the stream function; 0 reserves none. */
+  readonly reservedConcurrency: number;
   readonly defaults: FunctionDefaults;
 }
 
@@ -63,6 +79,8 @@ export class StreamingPath extends Construct {
       environment: props.streamEnvironment,
       timeout: STREAM_TIMEOUT,
       memorySize: 512,
+      reservedConcurrency: props.reservedConcurrency,
+      invokedSynchronouslyBy: 'API Gateway (REST STREAM mode) or its Function URL',
       defaults: props.defaults,
     });
 
@@ -74,7 +92,7 @@ export class StreamingPath extends Construct {
     addStreamingMethods(
       props.apiRoot.addResource('stream').addResource('{key+}'),
       this.function,
-      props.authorizationType,
+      props.guard,
     );
   }
 }

@@ -6,6 +6,7 @@ import { HTTP_INTEGRATION_CONTENT_TYPE } from '../shared/http/awslambda.ts';
 import { createLocalContext } from './lambda-service.ts';
 import { listen } from './listen.ts';
 import type { InvokeStreaming, StreamingInvocation } from './runtime-response.ts';
+import { type RequestAuthorizer, sendAuthDenial } from './sigv4-auth.ts';
 import {
   type AnyStreamingHandler,
   invokeInProcess,
@@ -459,6 +460,8 @@ export async function startHttpGateway(options: {
   port?: number;
   host?: string;
   log?: (message: string) => void;
+  /** Checks each request before routing (`LOCAL_AUTH=iam`: SigV4, as AWS_IAM auth does); open when absent. */
+  authorize?: RequestAuthorizer;
 }): Promise<HttpGateway> {
   const log = options.log ?? (() => {});
   const { mode } = options;
@@ -482,6 +485,11 @@ export async function startHttpGateway(options: {
     const method = req.method ?? 'GET';
     (async () => {
       const body = await readBody(req);
+      const denial = await options.authorize?.(req, body);
+      if (denial) {
+        sendAuthDenial(res, denial);
+        return;
+      }
       if (mode.kind === 'function-url') {
         await invoke(mode, toFunctionUrlEvent(req, url, body), req, res);
         return;

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { type LocalAuthMode, parseLocalAuthMode } from './sigv4-auth.ts';
 import { type LocalEndpoints, type LocalRuntime, startLocalStack } from './stack.ts';
 
 function runtime(): LocalRuntime {
@@ -10,12 +11,33 @@ function runtime(): LocalRuntime {
   return raw;
 }
 
+function localAuth(): LocalAuthMode {
+  const mode = parseLocalAuthMode(process.env.LOCAL_AUTH);
+  if (!mode) {
+    console.error(`LOCAL_AUTH must be "none" or "iam", got "${process.env.LOCAL_AUTH}"`);
+    process.exit(2);
+  }
+  return mode;
+}
+
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535) {
     console.error(`${name} must be a port number, got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** A positive whole number of seconds from the environment, or undefined when unset. */
+function seconds(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${name} must be a whole number of seconds, got "${raw}"`);
     process.exit(2);
   }
   return value;
@@ -48,7 +70,10 @@ const starting = startLocalStack({
   s3Port: port('S3_PORT', 0),
   upstreamBaseUrl: process.env.UPSTREAM_BASE_URL || undefined,
   keepData,
+  // Local test knob: makes executions time out after this many seconds instead of the workflow's 2 hours.
+  workflowTimeoutSeconds: seconds('LOCAL_WORKFLOW_TIMEOUT_SECONDS'),
   runtime: runtime(),
+  auth: localAuth(),
   log: (message) => console.error(message),
 });
 // Installed before the stack is up: a stop requested while it starts waits for the start, then closes.
@@ -82,10 +107,10 @@ Stream a file:
   curl --no-buffer -D - ${e.functionUrl}/sample/report.csv?rows=20
 
 Download a file above the threshold (async):
-  curl -s ${e.restApi}/download/${large}            # 202 with downloadId and executionArn
-  npx wscat -c '${e.webSocket}?downloadId=<downloadId>'
-  npx wscat -c ${e.webSocket} -H 'X-StateMachine-ExecutionArn: <executionArn>'
-  curl -s ${e.restApi}/downloads/<downloadId>       # or poll
+  curl -s ${e.restApi}/download/${large}            # 202 with webSocketUrl, statusUrl, executionArn, token
+  npx wscat -c '<webSocketUrl>'                     # progress…, then ready (the URL carries the token)
+  npx wscat -c ${e.webSocket} -H 'X-StateMachine-ExecutionArn: <executionArn>' -H 'X-Download-Token: <token>'
+  curl -s '<statusUrl>'                             # or poll (the URL carries the token)
   (then) curl -o file.bin '<url from the ready message>'
 
 Ctrl-C stops everything.`);

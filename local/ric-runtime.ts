@@ -88,6 +88,11 @@ export interface RicFunctionOptions {
   memoryMb?: number;
   /** Receives the runtime processes' stdout and stderr, line by line, and the service's own lines. */
   log?: (line: string) => void;
+  /**
+   * Called when a runtime process has finished its init (it asks for its first invocation), with
+   * the milliseconds since it was spawned: what Lambda reports as `Init Duration`. For measurements.
+   */
+  onInit?: (init: { pid: number | undefined; initMs: number }) => void;
 }
 
 /** A function served by real runtime processes, one per warm execution environment. */
@@ -237,6 +242,8 @@ interface EnvironmentHost {
   nextHeaders(invocation: Invocation, deadlineMs: number): Record<string, string>;
   /** Called when the runtime process is gone; hands back an invocation it had accepted but not started. */
   onExit(orphan: Invocation | undefined): void;
+  /** Called once per runtime process, at its first `/next`, with the time since its spawn. */
+  onInit(pid: number | undefined, initMs: number): void;
 }
 
 /**
@@ -258,6 +265,8 @@ class ExecutionEnvironment {
   private initialised = false;
   private initError: FunctionError | undefined;
   private initTimer: NodeJS.Timeout | undefined;
+  /** `performance.now()` just before the runtime process was spawned. */
+  private spawnedAt = 0;
   private exit: ProcessExit | undefined;
   private starting: Promise<void> | undefined;
   private stopping = false;
@@ -307,6 +316,7 @@ class ExecutionEnvironment {
         this.childClosed.resolve();
         return;
       }
+      this.spawnedAt = performance.now();
       const child = this.host.spawnRuntime(`127.0.0.1:${port}`);
       this.child = child;
       for (const stream of [child.stdout, child.stderr]) {
@@ -381,6 +391,7 @@ class ExecutionEnvironment {
 
   private onNext(response: ServerResponse): void {
     clearTimeout(this.initTimer);
+    if (!this.initialised) this.host.onInit(this.pid, performance.now() - this.spawnedAt);
     this.initialised = true;
     const previous = this.current;
     this.current = undefined;
@@ -593,6 +604,9 @@ export async function startRicFunction(options: RicFunctionOptions): Promise<Ric
       // Accepted by an environment that had served before and died before taking it: Lambda
       // would have routed it elsewhere.
       if (orphan) dispatch(orphan);
+    },
+    onInit(pid, initMs) {
+      options.onInit?.({ pid, initMs });
     },
   };
 

@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { FunctionFolder } from '../infra/functions.ts';
 import { ENV } from '../shared/env-names.ts';
 import { startDynamoDb } from './dynamodb.ts';
+import { createEventBus, fromCdkEventPattern, type LocalEventBus } from './event-bus.ts';
 import { type AnyHandler, type RestRoute, startHttpGateway } from './http-gateway.ts';
 import { LOCAL_ACCOUNT_ID, type LocalHandler, localRegion, startLambdaService } from './lambda-service.ts';
 import { type RicFunction, startRicFunction } from './ric-runtime.ts';
 import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
 import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
+import { createSigV4Authorizer, type LocalAuthMode } from './sigv4-auth.ts';
 import { startStepFunctions } from './step-functions.ts';
 import { installAwsLambdaGlobal } from './streaming-runtime.ts';
 import { startWebSocketGateway } from './websocket-gateway.ts';
@@ -40,11 +42,22 @@ export interface LocalStackOptions {
    */
   retryIntervalScale?: number;
   /**
+   * Local test knob: the workflow's execution timeout in seconds, in place of the synthesized
+   * definition's `TimeoutSeconds` (2 hours), so a test sees an execution time out in seconds.
+   */
+  workflowTimeoutSeconds?: number;
+  /**
    * Where the streaming functions (stream, router) run: `in-process` (default) in this process's
    * emulated runtime, or `ric` bundled as CDK bundles them, under the real Lambda runtime client
    * (`aws-lambda-ric` on Node 24; `npm run setup:lambda-runtime` installs it).
    */
   runtime?: LocalRuntime;
+  /**
+   * `iam`: the REST API and the Function URL accept only requests signed with SigV4 (services
+   * `execute-api` and `lambda`, the local region) by LOCAL_CREDENTIALS, as the deployed stack's
+   * AWS_IAM auth does. Default `none`: open.
+   */
+  auth?: LocalAuthMode;
   log?: (message: string) => void;
 }
 
@@ -106,7 +119,19 @@ const FUNCTION_TIMEOUTS_MS: Record<FunctionFolder, number> = {
   'mark-ready': 30_000,
   notify: 60_000,
   'mark-failed': 60_000,
+  'workflow-ended': 60_000,
 };
+
+/** An `Event` (asynchronous) invocation through the local Lambda service, which retries failures. */
+async function invokeAsynchronously(endpoint: string, functionName: string, event: unknown): Promise<void> {
+  const response = await fetch(`${endpoint}/2015-03-31/functions/${functionName}/invocations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' },
+    body: JSON.stringify(event),
+  });
+  await response.arrayBuffer();
+  if (response.status !== 202) throw new Error(`invoking ${functionName} answered ${response.status}`);
+}
 
 async function loadHandler(functionName: FunctionFolder): Promise<AnyHandler> {
   const module = (await import(`../functions/${functionName}/handler.ts`)) as { handler: AnyHandler };
@@ -183,6 +208,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const taskTimeoutsMs = Object.fromEntries(
       Object.entries(synthesized.taskStates).map(([state, folder]) => [state, FUNCTION_TIMEOUTS_MS[folder]]),
     );
+    // The local EventBridge default bus, up once the Lambda service its rule invokes is.
+    let eventBus: LocalEventBus | undefined;
     const stepFunctions = await startStepFunctions({
       port: 0,
       host,
@@ -193,8 +220,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           taskHandlers,
           taskTimeoutsMs,
           retryIntervalScale: options.retryIntervalScale ?? 0.05,
+          ...(options.workflowTimeoutSeconds === undefined
+            ? {}
+            : { executionTimeoutSeconds: options.workflowTimeoutSeconds }),
         },
       ],
+      onStatusChange: (event) => eventBus?.put(event),
       log,
     });
     closers.push(stepFunctions.close);
@@ -202,10 +233,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const lambda = await startLambdaService({
       port: 0,
       host,
-      functions: { notify: { handler: lazy('notify'), timeoutMs: FUNCTION_TIMEOUTS_MS.notify } },
+      functions: {
+        notify: { handler: lazy('notify'), timeoutMs: FUNCTION_TIMEOUTS_MS.notify },
+        'workflow-ended': {
+          handler: lazy('workflow-ended'),
+          timeoutMs: FUNCTION_TIMEOUTS_MS['workflow-ended'],
+        },
+      },
       log,
     });
     closers.push(lambda.close);
+
+    // The deployed stack's rule: the workflow's executions that ended TIMED_OUT, ABORTED or FAILED
+    // go to the watcher, invoked asynchronously as EventBridge invokes Lambda targets.
+    const { workflowEndedEventPattern } = await import('../infra/workflow-watch.ts');
+    eventBus = createEventBus({
+      rules: [
+        {
+          name: 'WorkflowEnded',
+          pattern: fromCdkEventPattern(workflowEndedEventPattern(stateMachineArn)),
+          target: (event) => invokeAsynchronously(lambda.endpoint, 'workflow-ended', event),
+        },
+      ],
+      log,
+    });
 
     const webSocket = await startWebSocketGateway({
       port: options.webSocketPort ?? 3001,
@@ -288,11 +339,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         timeoutMs: 29_000,
       },
     ];
+    const authorizer = (service: 'execute-api' | 'lambda') =>
+      options.auth === 'iam'
+        ? createSigV4Authorizer({ service, region: localRegion(), credentials: LOCAL_CREDENTIALS })
+        : undefined;
     const restApi = await startHttpGateway({
       mode: { kind: 'rest', routes },
       port: options.port ?? 3000,
       host,
       log,
+      authorize: authorizer('execute-api'),
     });
     closers.push(restApi.close);
     const functionUrl = await startHttpGateway({
@@ -306,6 +362,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: options.functionUrlPort ?? 3003,
       host,
       log,
+      authorize: authorizer('lambda'),
     });
     closers.push(functionUrl.close);
 

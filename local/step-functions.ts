@@ -11,6 +11,11 @@ import {
   type StateMachineOptions,
 } from 'aws-local-stepfunctions';
 import {
+  EXECUTION_EVENT_SOURCE,
+  EXECUTION_STATUS_CHANGE,
+  type ExecutionStatusChangeEvent,
+} from '../shared/downloads/execution-events.ts';
+import {
   detailedLog,
   functionNameOf,
   invokeLocalHandler,
@@ -44,6 +49,12 @@ export interface LocalStateMachine {
   taskTimeoutsMs?: Record<string, number>;
   /** Milliseconds to pause in place of what a `Wait` state says, by state name. */
   waitTimeOverridesMs?: Record<string, number>;
+  /**
+   * Local test knob: replaces the definition's top-level `TimeoutSeconds` (the execution timeout)
+   * in the copy that runs, so a test can make an execution time out in seconds. Without it the
+   * definition's own `TimeoutSeconds`, if any, applies. The definition itself is not changed.
+   */
+  executionTimeoutSeconds?: number;
   /** Passed to aws-local-stepfunctions (asl-validator); e.g. `{ checkArn: false }`. */
   validationOptions?: StateMachineOptions['validationOptions'];
 }
@@ -53,6 +64,12 @@ export interface StepFunctionsOptions {
   port: number;
   host?: string;
   stateMachines: LocalStateMachine[];
+  /**
+   * Receives every execution status change (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED) as the
+   * "Step Functions Execution Status Change" event Step Functions sends to EventBridge. Executions
+   * aborted because the service closes are not reported: nobody stopped them.
+   */
+  onStatusChange?: (event: ExecutionStatusChangeEvent) => void;
   log?: LocalLog;
 }
 
@@ -155,6 +172,15 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
   }
   const executions = new Map<string, ExecutionRecord>();
   const sockets = new Set<Socket>();
+  let closing = false;
+  const reportStatus = (record: ExecutionRecord) => {
+    if (!options.onStatusChange || closing) return;
+    try {
+      options.onStatusChange(toStatusChangeEvent(record));
+    } catch (error) {
+      log('sfn: status change listener failed', { error: String(error) });
+    }
+  };
 
   const startExecution = (machine: PreparedMachine, name: string, input: string): ExecutionRecord => {
     const executionArn = executionArnOf(machine.config.arn, name);
@@ -220,6 +246,8 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
         status: record.status,
         ...(record.error ? { error: record.error } : {}),
       });
+      // Also after StopExecution, which sets ABORTED itself: the event follows the stop.
+      reportStatus(record);
     });
     void logEvents(execution.eventLogs, executionArn, log);
     return record;
@@ -296,6 +324,7 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
       const record = startExecution(machine, name, input);
       executions.set(executionArn, record);
       log('sfn: execution started', { executionArn });
+      reportStatus(record);
       return { executionArn, startDate: toEpochSeconds(record.startDate) };
     },
     DescribeExecution(body) {
@@ -404,6 +433,7 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
       return describe(record);
     },
     async close() {
+      closing = true;
       for (const record of executions.values()) {
         if (record.status === 'RUNNING') {
           record.status = 'ABORTED';
@@ -444,6 +474,7 @@ function prepareMachine(config: LocalStateMachine): PreparedMachine {
     structuredClone(definition) as unknown as Record<string, unknown>,
     config,
   );
+  if (config.executionTimeoutSeconds !== undefined) runnable.TimeoutSeconds = config.executionTimeoutSeconds;
   const runner = new StateMachine(runnable as unknown as StateMachineDefinition, {
     validationOptions: { noValidate: true },
   });
@@ -515,6 +546,40 @@ async function logEvents(
   } catch {
     // Logging only.
   }
+}
+
+/**
+ * The event Step Functions sends to EventBridge for an execution's status, whose `detail` holds
+ * what `DescribeExecution` reports, dates in epoch milliseconds (Step Functions Developer Guide,
+ * "EventBridge for Step Functions execution status changes").
+ */
+function toStatusChangeEvent(record: ExecutionRecord): ExecutionStatusChangeEvent {
+  // arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME
+  const [, , , region = '', account = ''] = record.executionArn.split(':');
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': EXECUTION_STATUS_CHANGE,
+    source: EXECUTION_EVENT_SOURCE,
+    account,
+    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region,
+    resources: [record.executionArn],
+    detail: {
+      executionArn: record.executionArn,
+      stateMachineArn: record.stateMachineArn,
+      name: record.name,
+      status: record.status,
+      startDate: record.startDate.getTime(),
+      stopDate: record.stopDate?.getTime() ?? null,
+      input: record.input,
+      inputDetails: { included: true },
+      output: record.output ?? null,
+      outputDetails: record.output === undefined ? null : { included: true },
+      ...(record.error === undefined ? {} : { error: record.error }),
+      ...(record.cause === undefined ? {} : { cause: record.cause }),
+    },
+  };
 }
 
 function describe(record: ExecutionRecord): ExecutionDescription {

@@ -48,6 +48,15 @@ function url(env: Env, name: string, protocols: readonly string[]): URL {
   return parsed;
 }
 
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`environment variable ${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
 function boolean(env: Env, name: string): boolean {
   const raw = env[name]?.trim().toLowerCase();
   return raw === 'true' || raw === '1' || raw === 'yes';
@@ -154,13 +163,28 @@ export function loadStatusConfig(env: Env = process.env): StatusConfig {
   };
 }
 
+/**
+ * What `$connect` accepts as proof that the caller started the download:
+ * - `token`: the download's token (`?token=` or `X-Download-Token`), whatever names the download;
+ * - `execution-arn-header`: the token, or the `X-StateMachine-ExecutionArn` header alone, as in the
+ *   original sample (an opt-in for old clients: execution ARNs show up in consoles and logs).
+ */
+export const WEBSOCKET_AUTH_MODES = ['token', 'execution-arn-header'] as const;
+export type WebSocketAuth = (typeof WEBSOCKET_AUTH_MODES)[number];
+export const DEFAULT_WEBSOCKET_AUTH: WebSocketAuth = 'token';
+
 /** Settings of the WebSocket routes. */
 export interface WebSocketConfig extends TableConfig {
   notifierFunctionName: string;
+  webSocketAuth: WebSocketAuth;
 }
 
 export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
-  return { ...loadTableConfig(env), notifierFunctionName: required(env, ENV.notifierFunctionName) };
+  return {
+    ...loadTableConfig(env),
+    notifierFunctionName: required(env, ENV.notifierFunctionName),
+    webSocketAuth: oneOf(env, ENV.webSocketAuth, WEBSOCKET_AUTH_MODES, DEFAULT_WEBSOCKET_AUTH),
+  };
 }
 
 /** Settings of the functions that post to WebSocket connections. */

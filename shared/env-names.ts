@@ -33,6 +33,11 @@ export const ENV = {
   uploadPartSizeBytes: 'UPLOAD_PART_SIZE_BYTES',
   /** Parts uploaded concurrently; memory is about partSize × (queueSize + 1). */
   uploadQueueSize: 'UPLOAD_QUEUE_SIZE',
+  /**
+   * What `$connect` accepts as proof: `token` (default) needs the download's token; `execution-arn-header`
+   * also accepts the `X-StateMachine-ExecutionArn` header alone, as the original sample did (opt-in).
+   */
+  webSocketAuth: 'WEBSOCKET_AUTH',
   /** Use path-style S3 addressing (local S3 servers need it). */
   s3ForcePathStyle: 'S3_FORCE_PATH_STYLE',
 } as const;

@@ -25,6 +25,22 @@ export class BadRequestError extends HttpError {
   }
 }
 
+/** 401: the request carries no credential where one is needed (e.g. no download token). */
+export class UnauthorizedError extends HttpError {
+  override readonly name = 'UnauthorizedError';
+  constructor(code: string, message: string) {
+    super(401, code, message);
+  }
+}
+
+/** 403: the credential the request carries does not grant it (e.g. a wrong download token). */
+export class ForbiddenError extends HttpError {
+  override readonly name = 'ForbiddenError';
+  constructor(code: string, message: string) {
+    super(403, code, message);
+  }
+}
+
 /** 404: unknown download, or upstream has no such file. */
 export class NotFoundError extends HttpError {
   override readonly name = 'NotFoundError';
@@ -106,6 +122,8 @@ export interface Problem {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',

@@ -1,7 +1,8 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createDocumentClient, createS3Client } from '../../shared/aws-clients.ts';
 import { loadStatusConfig, type StatusConfig } from '../../shared/config.ts';
-import { findDownload } from '../../shared/downloads/lookup.ts';
+import { downloadTokenOf, toWebSocketUrl } from '../../shared/downloads/download-token.ts';
+import { findAuthorizedDownload } from '../../shared/downloads/lookup.ts';
 import { withFreshUrl } from '../../shared/downloads/presign.ts';
 import { toStatusView } from '../../shared/downloads/record.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
@@ -13,12 +14,20 @@ const documentClient = createDocumentClient();
 const s3 = createS3Client();
 let config: StatusConfig | undefined;
 
-/** `GET /downloads/{downloadId}`: the download's status, for clients that poll. */
+/**
+ * `GET /downloads/{downloadId}`: the download's status, for clients that poll. Only for the holder
+ * of the download token (`?token=` as in `statusUrl`, or `X-Download-Token`): 401 without it.
+ */
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   try {
     config ??= loadStatusConfig();
     const store = new DownloadStore(documentClient, config.downloadTable);
-    const found = await findDownload(store, { downloadId: event.pathParameters?.downloadId });
+    const token = downloadTokenOf(event.headers, event.queryStringParameters);
+    const found = await findAuthorizedDownload(
+      store,
+      { downloadId: event.pathParameters?.downloadId },
+      token,
+    );
     const record = await withFreshUrl(found, {
       s3,
       bucket: config.downloadBucket,
@@ -26,7 +35,9 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     });
     return jsonResponse(200, {
       ...toStatusView(record),
-      webSocketUrl: `${config.webSocketUrl}?downloadId=${record.downloadId}`,
+      // The caller proved it holds the token (there is one: a request without is refused above);
+      // the URL carries it, so it stays one paste long.
+      webSocketUrl: toWebSocketUrl(config.webSocketUrl, record.downloadId, token as string),
     });
   } catch (error) {
     return problemResponse(error, logger);

@@ -1,6 +1,7 @@
 import { createDocumentClient } from '../../shared/aws-clients.ts';
 import { loadTableConfig, type TableConfig } from '../../shared/config.ts';
 import type { CopiedObject } from '../../shared/downloads/copy-to-s3.ts';
+import { toConnectionList } from '../../shared/downloads/notify.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { createLogger } from '../../shared/logger.ts';
 
@@ -9,8 +10,10 @@ const documentClient = createDocumentClient();
 let config: TableConfig | undefined;
 
 /**
- * Step Functions task `MarkReady`: one UpdateItem that returns the connection already bound, if
- * any. A client connecting later sees READY in its own `$connect` update, so nothing is missed.
+ * Step Functions task `MarkReady`: one UpdateItem that returns the connections already bound, for
+ * `Notify` (comma-separated in `connectionId`, `null` for none). A client connecting later sees
+ * READY in its own `$connect` update and is served by the notifier, so nothing is missed and no
+ * connection gets the URL twice.
  */
 export async function handler(input: {
   downloadId: string;
@@ -28,6 +31,7 @@ export async function handler(input: {
     objectKey: input.object.objectKey,
   });
   if (!record) throw new Error(`download ${input.downloadId} has no record`);
-  logger.info('download ready', { downloadId: input.downloadId, connectionId: record.connectionId });
-  return { connectionId: record.connectionId ?? null };
+  const connectionIds = Object.keys(record.connections ?? {});
+  logger.info('download ready', { downloadId: input.downloadId, connections: connectionIds.length });
+  return { connectionId: toConnectionList(connectionIds) };
 }

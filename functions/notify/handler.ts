@@ -1,10 +1,9 @@
 import { createDocumentClient, createManagementClient, createS3Client } from '../../shared/aws-clients.ts';
 import { type DeliveryConfig, loadDeliveryConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
-import { notifyDownload } from '../../shared/downloads/notify.ts';
+import { type NotifyRequest, notifyDownload } from '../../shared/downloads/notify.ts';
 import { withFreshUrl } from '../../shared/downloads/presign.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
-import type { NotifyRequest } from '../../shared/downloads/websocket-routes.ts';
 import { createLogger } from '../../shared/logger.ts';
 
 const logger = createLogger('notify');
@@ -14,8 +13,9 @@ let config: DeliveryConfig | undefined;
 let poster: ConnectionPoster | undefined;
 
 /**
- * Delivers a settled download (`ready` or `failed`) to a connection. Runs as the `Notify` task and,
- * invoked asynchronously, for connections that arrive after the download settled.
+ * Delivers a settled download (`ready` or `failed`) to its connections. Runs as the `Notify` task
+ * (the connections `MarkReady` saw) and, invoked asynchronously by `$connect`, for a connection that
+ * arrives after the download settled and to close connections pushed out of the set.
  */
 export async function handler(input: NotifyRequest): Promise<{ delivered: boolean }> {
   config ??= loadDeliveryConfig();

@@ -25,7 +25,13 @@ export async function handler(event: WebSocketEvent): Promise<RouteResult> {
   switch (routeKey) {
     case '$connect':
       return connect(
-        { store, lambda, notifierFunctionName: config.notifierFunctionName, logger },
+        {
+          store,
+          lambda,
+          notifierFunctionName: config.notifierFunctionName,
+          webSocketAuth: config.webSocketAuth,
+          logger,
+        },
         { connectionId, headers: event.headers, query: event.queryStringParameters ?? undefined },
       );
     case '$disconnect':

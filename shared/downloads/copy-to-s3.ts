@@ -24,6 +24,14 @@ export class CopyTimeoutError extends Error {
   override readonly name = 'CopyTimeoutError';
 }
 
+/**
+ * The download was settled elsewhere while the copy ran (its execution stopped or timed out, and
+ * the `workflow-ended` watcher marked it FAILED): the copy stops and removes its own upload.
+ */
+export class CopyCancelledError extends Error {
+  override readonly name = 'CopyCancelledError';
+}
+
 /** What `FetchToS3` returns to the state machine (a reference, never the body). */
 export interface CopiedObject {
   bucket: string;
@@ -43,15 +51,27 @@ export function toObjectPrefix(downloadId: string): string {
   return `downloads/${downloadId}/`;
 }
 
-/** Counts bytes as they pass and calls `onProgress` at most once per `intervalMs`. */
+/**
+ * Counts bytes as they pass and calls `onProgress` at most once per `intervalMs`. Before the
+ * stream ends it awaits `beforeEnd`, whose rejection fails the stream instead: the upload
+ * completes only after that check.
+ */
 class ProgressMeter extends Transform {
   bytes = 0;
   private lastReport = 0;
   constructor(
     private readonly intervalMs: number,
     private readonly onProgress: (bytes: number) => void,
+    private readonly beforeEnd: () => Promise<void>,
   ) {
     super();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.beforeEnd().then(
+      () => callback(),
+      (error: unknown) => callback(error as Error),
+    );
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -67,10 +87,16 @@ class ProgressMeter extends Transform {
 
 /**
  * Streams upstream's body into an S3 multipart upload. Memory stays near
- * `partSize × (queueSize + 1)` whatever the size; progress goes to the record and, if a client is
- * connected, over the WebSocket, and never goes backwards, also across retries. On any failure the
+ * `partSize × (queueSize + 1)` whatever the size; progress goes to the record and, over the WebSocket,
+ * to every connected client, and never goes backwards, also across retries. On any failure the
  * multipart upload is aborted and a named error is thrown for the state machine's Retry/Catch:
  * named after upstream when upstream's body failed, `S3UploadError` when storing failed.
+ *
+ * A download settled elsewhere (READY or FAILED in the record) is no longer wanted: its execution
+ * ended without waiting for this invocation. The copy checks on every progress report that the
+ * store refuses and once more before the upload completes, and then stops with
+ * `CopyCancelledError`, aborting its own upload, so nothing is left behind by a copy that outlived
+ * the cleanup of its download.
  */
 export async function copyToS3(
   input: WorkflowInput,
@@ -114,6 +140,16 @@ export async function copyToS3(
   const objectKey = toObjectKey(input.downloadId, fileName);
   const totalBytes = upstream.contentLength;
 
+  // READY or FAILED: someone else settled the download (see `CopyCancelledError`).
+  const settledElsewhere = async (): Promise<boolean> => {
+    const record = await deps.store.get(input.downloadId).catch((error: unknown) => {
+      logger.warn('could not check whether the download is still wanted', { error: error as Error });
+      return undefined;
+    });
+    return record?.status === 'READY' || record?.status === 'FAILED';
+  };
+  const cancellation = new AbortController();
+
   let reporting = false;
   const report = (copied: number) => {
     if (reporting) return; // never queue updates behind a slow one
@@ -122,9 +158,19 @@ export async function copyToS3(
     deps.store
       .recordProgress(input.downloadId, bytes, totalBytes)
       .then(async (record) => {
-        if (record?.connectionId) {
-          await deps.poster.post(record.connectionId, toProgressMessage(input.downloadId, bytes, totalBytes));
+        if (record) {
+          const broadcast = await deps.poster.postToAll(
+            record.connections ?? {},
+            toProgressMessage(input.downloadId, bytes, totalBytes),
+          );
+          for (const { connectionId, error } of broadcast.failed) {
+            logger.warn('progress post failed', { connectionId, error });
+          }
+          // Closed without their $disconnect reaching the table: stop posting to them.
+          if (broadcast.gone.length > 0) await deps.store.removeConnections(input.downloadId, broadcast.gone);
         }
+        // The store refuses progress for a settled download (see `recordProgress`).
+        if (!record && (await settledElsewhere())) cancellation.abort();
       })
       .catch((error: unknown) => logger.warn('progress update failed', { error: error as Error }))
       .finally(() => {
@@ -135,7 +181,13 @@ export async function copyToS3(
 
   // Unknown lengths are capped by S3's own limit: 10,000 parts.
   const guard = new LengthGuard(totalBytes, config.partSizeBytes * 10_000);
-  const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report);
+  const cancelledError = () => new CopyCancelledError('The download ended while its file was being copied');
+  const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report, async () => {
+    if (await settledElsewhere()) throw cancelledError();
+  });
+  // Failing the body (not `upload.abort()`) makes the upload abort its multipart upload before
+  // `done()` rejects, so the abort is not left to a frozen or finished invocation.
+  cancellation.signal.addEventListener('abort', () => meter.destroy(cancelledError()), { once: true });
   // An error anywhere destroys the whole chain; the upload sees it through `meter`, its body. Errors
   // of upstream's body are tagged as upstream errors first, so that whatever reaches the upload
   // from its body is an `HttpError`, and anything else it throws is the storage's.
@@ -170,6 +222,13 @@ export async function copyToS3(
     cancelBody(upstream.body);
     if (signal.reason instanceof DeadlineExceededError) {
       throw new CopyTimeoutError('The copy did not finish before the function timeout');
+    }
+    if (bodyError instanceof CopyCancelledError) {
+      logger.warn('copy cancelled: the download was settled elsewhere', {
+        downloadId: input.downloadId,
+        bytes: meter.bytes,
+      });
+      throw bodyError;
     }
     const cause = bodyError ?? error;
     const named =

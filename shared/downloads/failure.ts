@@ -40,3 +40,27 @@ export function toDownloadError(caught: CaughtError | undefined): DownloadError 
   }
   return { code, message };
 }
+
+/** How an execution that no state of its own could report on ended (EventBridge's `detail.status`). */
+export type EndedExecutionStatus = 'TIMED_OUT' | 'ABORTED' | 'FAILED';
+
+/**
+ * The `{code, message}` for a download whose execution ended without a `MarkFailed` of its own:
+ * `Timeout` when it ran past the workflow's `TimeoutSeconds`, `DownloadStopped` when it was
+ * stopped (`StopExecution`), and for a failed one whatever its error maps to (`InternalError` for
+ * anything unnamed, such as `MarkFailed` itself failing).
+ */
+export function toEndedExecutionError(execution: {
+  status: EndedExecutionStatus;
+  error?: string | null;
+  cause?: string | null;
+}): DownloadError {
+  switch (execution.status) {
+    case 'TIMED_OUT':
+      return { code: 'Timeout', message: 'The download did not finish in time' };
+    case 'ABORTED':
+      return { code: 'DownloadStopped', message: 'The download was stopped' };
+    case 'FAILED':
+      return toDownloadError({ Error: execution.error ?? undefined, Cause: execution.cause ?? undefined });
+  }
+}

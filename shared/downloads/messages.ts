@@ -25,6 +25,17 @@ export interface FailedMessage {
   error: DownloadError;
 }
 
+/**
+ * Sent just before the service closes a connection (API Gateway cannot give a close code or
+ * reason of its own: the client sees code 1000). `reason.code` is `TooManyConnections` when a
+ * newer connection for the same download pushed this one out of its set.
+ */
+export interface ClosedMessage {
+  type: 'closed';
+  downloadId: string;
+  reason: DownloadError;
+}
+
 /** Answer to `{"action":"status"}`. */
 export type StatusMessage = { type: 'status' } & DownloadStatusView;
 
@@ -34,7 +45,13 @@ export interface ErrorMessage {
   error: DownloadError;
 }
 
-export type DownloadMessage = ProgressMessage | ReadyMessage | FailedMessage | StatusMessage | ErrorMessage;
+export type DownloadMessage =
+  | ProgressMessage
+  | ReadyMessage
+  | FailedMessage
+  | ClosedMessage
+  | StatusMessage
+  | ErrorMessage;
 
 export function toProgressMessage(
   downloadId: string,
@@ -42,6 +59,18 @@ export function toProgressMessage(
   totalBytes: number | undefined,
 ): ProgressMessage {
   return { type: 'progress', downloadId, bytes, totalBytes };
+}
+
+/** Why the oldest connection of a download is closed when a newer one exceeds the cap. */
+export function toTooManyConnectionsMessage(downloadId: string, maxConnections: number): ClosedMessage {
+  return {
+    type: 'closed',
+    downloadId,
+    reason: {
+      code: 'TooManyConnections',
+      message: `A download delivers to at most ${maxConnections} connections; a newer one replaced this one`,
+    },
+  };
 }
 
 export function toStatusMessage(record: DownloadRecord): StatusMessage {

@@ -24,8 +24,13 @@ export interface DownloadRecord {
   fileName?: string;
   contentType?: string;
   objectKey?: string;
-  /** The WebSocket connection currently waiting for this download. */
-  connectionId?: string;
+  /** SHA-256 (hex) of the download token; the token itself is handed out once and never stored. */
+  tokenHash: string;
+  /**
+   * The WebSocket connections waiting for this download: connection id → when it was bound (epoch
+   * ms). At most `MAX_CONNECTIONS_PER_DOWNLOAD`; every one gets progress and the outcome.
+   */
+  connections: Record<string, number>;
   url?: string;
   urlExpiresAt?: string;
   size?: number;
@@ -50,7 +55,7 @@ export interface DownloadStatusView {
   error?: DownloadError;
 }
 
-/** The public view of a record (no connection ids, no object keys). */
+/** The public view of a record (no connection ids, no token hash, no object keys). */
 export function toStatusView(record: DownloadRecord): DownloadStatusView {
   return {
     downloadId: record.downloadId,

@@ -3,6 +3,7 @@ import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { DownloadKey } from '../download-key.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { createDownloadToken, toStatusUrl, toWebSocketUrl } from './download-token.ts';
 import { type DownloadRecord, toExecutionArn } from './record.ts';
 import type { DownloadStore } from './store.ts';
 
@@ -19,15 +20,22 @@ export interface WorkflowInput {
   range?: string;
 }
 
-/** What a client needs after a 202. */
+/** What a client needs after a 202. The token is in it once, and nowhere else. */
 export interface AcceptedDownload {
   downloadId: string;
   status: 'PENDING';
   executionArn: string;
-  /** Connect here with the `X-StateMachine-ExecutionArn` header… */
+  /**
+   * The download token: the proof, for the WebSocket and the status endpoint, that the caller
+   * started this download (`X-Download-Token` or `?token=`). A download id or execution ARN alone
+   * gets nothing.
+   */
+  token: string;
+  /** Connect here with the `X-StateMachine-ExecutionArn` and `X-Download-Token` headers… */
   webSocketEndpoint: string;
-  /** …or here (browsers cannot set headers). */
+  /** …or here, as is (`?downloadId=…&token=…`; browsers cannot set headers). */
   webSocketUrl: string;
+  /** `GET` it as is (`?token=…`). */
   statusUrl: string;
   /** When the download record (and the handle) expires. */
   expiresAt: string;
@@ -53,6 +61,7 @@ export class AsyncDownloadStarter {
     size: number | undefined;
   }): Promise<AcceptedDownload> {
     const downloadId = randomUUID();
+    const { token, tokenHash } = createDownloadToken();
     const executionArn = toExecutionArn(this.settings.stateMachineArn, downloadId);
     const now = new Date();
     const expiresAt = Math.floor(now.getTime() / 1000) + this.settings.recordTtlSeconds;
@@ -68,6 +77,8 @@ export class AsyncDownloadStarter {
       bytes: 0,
       totalBytes: request.size,
       fileName: request.key.fileName,
+      tokenHash,
+      connections: {},
     };
     try {
       await this.store.create(record);
@@ -112,9 +123,10 @@ export class AsyncDownloadStarter {
       downloadId,
       status: 'PENDING',
       executionArn,
+      token,
       webSocketEndpoint: this.settings.webSocketUrl,
-      webSocketUrl: `${this.settings.webSocketUrl}?downloadId=${downloadId}`,
-      statusUrl: `${request.baseUrl}/downloads/${downloadId}`,
+      webSocketUrl: toWebSocketUrl(this.settings.webSocketUrl, downloadId, token),
+      statusUrl: toStatusUrl(request.baseUrl, downloadId, token),
       expiresAt: new Date(expiresAt * 1000).toISOString(),
       reason: request.reason,
       ...(request.size === undefined ? {} : { size: request.size }),

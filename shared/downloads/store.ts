@@ -5,6 +5,13 @@ import type { DownloadError, DownloadRecord } from './record.ts';
 /** Prefix of the items that map a WebSocket connection to its download (same table, no scans). */
 const CONNECTION_ITEM_PREFIX = 'connection#';
 
+/**
+ * Most WebSocket connections one download delivers to. A client that reconnects, or opens a few
+ * tabs, stays well below it; past it the oldest connection is closed, so a flood of connections
+ * cannot make every progress report cost hundreds of posts.
+ */
+export const MAX_CONNECTIONS_PER_DOWNLOAD = 10;
+
 /** What the copy step writes once the object is in S3 and presigned. */
 export interface ReadyDetails {
   url: string;
@@ -84,7 +91,7 @@ export class DownloadStore {
   }
 
   /**
-   * Records copy progress; returns the record (with the current connection id), or `undefined` if
+   * Records copy progress; returns the record (with its connections), or `undefined` if
    * the download is settled or `bytes` would go down: a retried copy starts over from the first
    * byte, and clients are promised that `bytes` never decreases.
    */
@@ -109,7 +116,7 @@ export class DownloadStore {
     );
   }
 
-  /** Marks the download ready; returns the record so the caller sees a connection that is already there. */
+  /** Marks the download ready; returns the record so the caller sees the connections already there. */
   markReady(downloadId: string, details: ReadyDetails): Promise<DownloadRecord | undefined> {
     return this.update(
       downloadId,
@@ -140,16 +147,38 @@ export class DownloadStore {
   }
 
   /**
-   * Binds a connection to a live download and remembers which download the connection is for.
-   * Returns the updated record, or `undefined` if the download is unknown or expired.
+   * Marks a download FAILED only while it is still PENDING or RUNNING, so a failure recorded
+   * earlier keeps its own error; returns the record, or `undefined` if it is settled or unknown.
    */
-  async attachConnection(downloadId: string, connectionId: string): Promise<DownloadRecord | undefined> {
-    const now = nowSeconds();
+  markFailedIfUnsettled(downloadId: string, error: DownloadError): Promise<DownloadRecord | undefined> {
+    return this.update(
+      downloadId,
+      'SET #status = :failed, #error = :error',
+      { ':failed': 'FAILED', ':error': error, ':pending': 'PENDING', ':running': 'RUNNING' },
+      'attribute_exists(downloadId) AND (#status = :pending OR #status = :running)',
+      { '#status': 'status', '#error': 'error' },
+    );
+  }
+
+  /**
+   * Adds a connection to a live download's set and remembers which download the connection is for.
+   * One UpdateItem with `ALL_NEW`, so the caller sees the status as of its own write: a download
+   * that became READY just before is delivered by the caller, one that becomes READY after sees
+   * this connection. When the set grows past `MAX_CONNECTIONS_PER_DOWNLOAD`, the oldest others
+   * leave it and are returned in `evicted` (the caller closes them).
+   * Returns `undefined` if the download is unknown or expired.
+   */
+  async attachConnection(
+    downloadId: string,
+    connectionId: string,
+    boundAt = Date.now(),
+  ): Promise<{ record: DownloadRecord; evicted: string[] } | undefined> {
     const record = await this.update(
       downloadId,
-      'SET connectionId = :connectionId',
-      { ':connectionId': connectionId, ':now': now },
+      'SET #connections.#connection = :boundAt',
+      { ':boundAt': boundAt, ':now': nowSeconds() },
       'attribute_exists(downloadId) AND expiresAt > :now',
+      { '#connections': 'connections', '#connection': connectionId },
     );
     if (!record) return undefined;
     await this.client.send(
@@ -162,7 +191,39 @@ export class DownloadStore {
         },
       }),
     );
-    return record;
+    const evicted = oldestBeyondCap(record.connections, connectionId);
+    if (evicted.length > 0) {
+      await this.removeConnections(downloadId, evicted);
+      const connections = { ...record.connections };
+      for (const id of evicted) delete connections[id];
+      return { record: { ...record, connections }, evicted };
+    }
+    return { record, evicted };
+  }
+
+  /**
+   * Takes connections out of a download's set (gone, evicted or disconnected); others are untouched,
+   * whoever added them. Does nothing for an unknown download (and never creates one).
+   */
+  async removeConnections(downloadId: string, connectionIds: readonly string[]): Promise<void> {
+    if (connectionIds.length === 0) return;
+    const names: Record<string, string> = { '#connections': 'connections' };
+    connectionIds.forEach((id, index) => {
+      names[`#c${index}`] = id;
+    });
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { downloadId },
+          UpdateExpression: `REMOVE ${connectionIds.map((_id, index) => `#connections.#c${index}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(downloadId)',
+          ExpressionAttributeNames: names,
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   /** The download a connection was bound to at `$connect`. */
@@ -176,23 +237,11 @@ export class DownloadStore {
     return typeof Item?.target === 'string' ? Item.target : undefined;
   }
 
-  /** Unbinds a connection, only if it is still the download's current one. */
+  /** Unbinds a connection: removes it, and only it, from its download's set. */
   async detachConnection(connectionId: string): Promise<void> {
     const downloadId = await this.downloadIdOf(connectionId);
     if (!downloadId) return;
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { downloadId },
-          UpdateExpression: 'REMOVE connectionId',
-          ConditionExpression: 'connectionId = :connectionId',
-          ExpressionAttributeValues: { ':connectionId': connectionId },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.removeConnections(downloadId, [connectionId]);
     // The mapping item expires with the download; removing it now keeps the table small.
     await this.client.send(
       new UpdateCommand({
@@ -203,4 +252,18 @@ export class DownloadStore {
       }),
     );
   }
+}
+
+/**
+ * The connections to evict so that at most `MAX_CONNECTIONS_PER_DOWNLOAD` remain: the oldest
+ * (then by id, so concurrent `$connect`s agree), never `keep`, the one just added.
+ */
+function oldestBeyondCap(connections: Readonly<Record<string, number>>, keep: string): string[] {
+  const excess = Object.keys(connections).length - MAX_CONNECTIONS_PER_DOWNLOAD;
+  if (excess <= 0) return [];
+  return Object.entries(connections)
+    .filter(([id]) => id !== keep)
+    .sort(([a, aAt], [b, bAt]) => aAt - bAt || (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, excess)
+    .map(([id]) => id);
 }

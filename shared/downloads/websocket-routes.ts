@@ -1,23 +1,15 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { WebSocketAuth } from '../config.ts';
 import { HttpError, toProblem } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { findDownload } from './lookup.ts';
+import { downloadTokenOf } from './download-token.ts';
+import { findAuthorizedDownload, findDownload } from './lookup.ts';
 import { type DownloadMessage, toStatusMessage } from './messages.ts';
+import type { NotifyRequest } from './notify.ts';
 import type { DownloadStore } from './store.ts';
 
 /** The header that names the execution, as in the original design (`wscat -H`). */
 export const EXECUTION_ARN_HEADER = 'x-statemachine-executionarn';
-
-/** How long the notifier retries a 410 while `$connect` has not returned yet. */
-export const CONNECT_DELIVERY_WAIT_MS = 10_000;
-
-/** What the notifier function receives. */
-export interface NotifyRequest {
-  downloadId: string;
-  connectionId?: string;
-  /** Retry 410s this long (the connection may still be inside `$connect`). */
-  waitForConnectionMs?: number;
-}
 
 /** A route's answer: the status decides the handshake for `$connect`; `body` is sent back for message routes. */
 export interface RouteResult {
@@ -36,13 +28,23 @@ function present(value: string | undefined): string | undefined {
 }
 
 /**
- * `$connect`: binds the connection to the download named by the header, `?executionArn=` or
- * `?downloadId=`. Unknown, expired or malformed handles refuse the handshake and store nothing.
- * A download that is already settled is delivered by the notifier once the connection is up
- * (`$connect` cannot post to its own connection before it returns).
+ * `$connect`: adds the connection to the download named by the header, `?executionArn=` or
+ * `?downloadId=`, once the caller proved it started the download: the download token
+ * (`X-Download-Token` or `?token=`), or, only with `webSocketAuth: 'execution-arn-header'`, the
+ * `X-StateMachine-ExecutionArn` header alone. Refusals store nothing: 400 for a malformed or
+ * missing handle, 401 without a token (before any lookup), 404 for an unknown or expired download,
+ * 403 for a wrong token. A download that is already settled is delivered by the notifier once the
+ * connection is up (`$connect` cannot post to its own connection before it returns); connections
+ * pushed out of the download's set by this one are closed by the notifier too.
  */
 export async function connect(
-  deps: { store: DownloadStore; lambda: LambdaClient; notifierFunctionName: string; logger: Logger },
+  deps: {
+    store: DownloadStore;
+    lambda: LambdaClient;
+    notifierFunctionName: string;
+    webSocketAuth: WebSocketAuth;
+    logger: Logger;
+  },
   request: {
     connectionId: string;
     headers: Record<string, string | undefined> | undefined;
@@ -50,9 +52,10 @@ export async function connect(
   },
 ): Promise<RouteResult> {
   // An empty value names nothing: it counts as absent, so the next way of naming the download applies.
-  const executionArn =
-    present(header(request.headers, EXECUTION_ARN_HEADER)) ?? present(request.query?.executionArn);
+  const arnHeader = present(header(request.headers, EXECUTION_ARN_HEADER));
+  const executionArn = arnHeader ?? present(request.query?.executionArn);
   const downloadId = present(request.query?.downloadId);
+  const token = downloadTokenOf(request.headers, request.query);
   try {
     if (executionArn === undefined && downloadId === undefined) {
       throw new HttpError(
@@ -61,23 +64,31 @@ export async function connect(
         'Name the download with the X-StateMachine-ExecutionArn header, ?executionArn= or ?downloadId=',
       );
     }
-    const found = await findDownload(
-      deps.store,
-      executionArn === undefined ? { downloadId } : { executionArn },
-    );
-    const record = await deps.store.attachConnection(found.downloadId, request.connectionId);
-    if (!record)
+    const handle = executionArn === undefined ? { downloadId } : { executionArn };
+    // The original sample's flow, kept as an opt-in: the execution ARN in a header is the proof.
+    const arnHeaderSuffices =
+      deps.webSocketAuth === 'execution-arn-header' && arnHeader !== undefined && token === undefined;
+    const found = arnHeaderSuffices
+      ? await findDownload(deps.store, handle)
+      : await findAuthorizedDownload(deps.store, handle, token);
+    const attached = await deps.store.attachConnection(found.downloadId, request.connectionId);
+    if (!attached)
       throw new HttpError(404, 'DownloadNotFound', 'No download with this id (it may have expired)');
+    const { record, evicted } = attached;
     deps.logger.info('connection bound', {
       downloadId: record.downloadId,
       connectionId: request.connectionId,
       status: record.status,
+      connections: Object.keys(record.connections).length,
+      evicted: evicted.length,
+      proof: arnHeaderSuffices ? 'execution-arn-header' : 'token',
     });
-    if (record.status === 'READY' || record.status === 'FAILED') {
+    const settled = record.status === 'READY' || record.status === 'FAILED';
+    if (settled || evicted.length > 0) {
       const payload: NotifyRequest = {
         downloadId: record.downloadId,
-        connectionId: request.connectionId,
-        waitForConnectionMs: CONNECT_DELIVERY_WAIT_MS,
+        ...(settled ? { connectionId: request.connectionId } : {}),
+        ...(evicted.length > 0 ? { close: evicted } : {}),
       };
       await deps.lambda.send(
         new InvokeCommand({
@@ -96,7 +107,7 @@ export async function connect(
   }
 }
 
-/** `$disconnect`: unbinds the connection if it is still the download's current one. */
+/** `$disconnect`: takes the connection, and only it, out of its download's set. */
 export async function disconnect(
   deps: { store: DownloadStore; logger: Logger },
   connectionId: string,

@@ -30,12 +30,18 @@ afterAll(async () => {
 interface Accepted {
   downloadId: string;
   executionArn: string;
+  token: string;
   webSocketEndpoint: string;
   webSocketUrl: string;
   statusUrl: string;
   expiresAt: string;
   reason: string;
   status: string;
+}
+
+/** The connection set of a download's record (connection id → when it was bound). */
+async function connectionsOf(downloadId: string): Promise<Record<string, number>> {
+  return ((await aws.record(downloadId))?.connections ?? {}) as Record<string, number>;
 }
 
 async function startAsync(path: string, headers: Record<string, string> = {}): Promise<Accepted> {
@@ -45,10 +51,11 @@ async function startAsync(path: string, headers: Record<string, string> = {}): P
   return response.json as unknown as Accepted;
 }
 
-async function waitForStatus(downloadId: string, status: string, timeoutMs = 60_000) {
+/** Polls the download's status URL (it carries the token) until it reaches `status`. */
+async function waitForStatus(accepted: Accepted, status: string, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const current = await getJson(`${rest}/downloads/${downloadId}`);
+    const current = await getJson(accepted.statusUrl);
     if (current.json.status === status) return current.json;
     if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(current.json)} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -56,7 +63,7 @@ async function waitForStatus(downloadId: string, status: string, timeoutMs = 60_
 }
 
 describe('GET /download/{key+} above the threshold', () => {
-  it('answers 202, pushes progress then a ready URL to a client that names the execution in a header, and the URL serves the same bytes', async () => {
+  it('answers 202, pushes progress then a ready URL to a client that names the execution in a header with the token, and the URL serves the same bytes', async () => {
     const accepted = await startAsync('/download/sample/250MB');
     expect(accepted).toMatchObject({
       status: 'PENDING',
@@ -67,6 +74,7 @@ describe('GET /download/{key+} above the threshold', () => {
 
     const client = await openSocket(accepted.webSocketEndpoint, {
       'X-StateMachine-ExecutionArn': accepted.executionArn,
+      'X-Download-Token': accepted.token,
     });
     const progress = await client.next('progress');
     const ready = await client.next('ready', 120_000);
@@ -89,7 +97,7 @@ describe('GET /download/{key+} above the threshold', () => {
 
   it('delivers the URL to a browser-style client (?downloadId=) that connects only after the copy finished', async () => {
     const accepted = await startAsync('/download/sample/120MB');
-    await waitForStatus(accepted.downloadId, 'READY');
+    await waitForStatus(accepted, 'READY');
 
     const client = await openSocket(accepted.webSocketUrl);
     const ready = await client.next('ready');
@@ -106,7 +114,9 @@ describe('GET /download/{key+} above the threshold', () => {
     const first = await openSocket(accepted.webSocketUrl);
     await first.next('progress');
     await first.close();
-    const second = await openSocket(`${ws}?executionArn=${encodeURIComponent(accepted.executionArn)}`);
+    const second = await openSocket(
+      `${ws}?executionArn=${encodeURIComponent(accepted.executionArn)}&token=${accepted.token}`,
+    );
     const ready = await second.next('ready', 60_000);
     await second.close();
     expect((await download(ready.url as string)).sha256).toBe(sampleSha256(8 * MB));
@@ -144,7 +154,7 @@ describe('GET /download/{key+} above the threshold', () => {
     await client.close();
 
     expect(failed).toMatchObject({ downloadId: accepted.downloadId, error: { code: 'UpstreamFailed' } });
-    const status = await waitForStatus(accepted.downloadId, 'FAILED');
+    const status = await waitForStatus(accepted, 'FAILED');
     expect(status.error).toMatchObject({ code: 'UpstreamFailed' });
     expect(status.url).toBeUndefined();
     const prefix = `downloads/${accepted.downloadId}/`;
@@ -159,7 +169,7 @@ describe('GET /download/{key+} above the threshold', () => {
     await client.close();
 
     expect(failed).toMatchObject({ error: { code: 'UpstreamFailed' } });
-    expect((await waitForStatus(accepted.downloadId, 'FAILED')).error).toMatchObject({
+    expect((await waitForStatus(accepted, 'FAILED')).error).toMatchObject({
       code: 'UpstreamFailed',
     });
     // Retried (UpstreamUnavailableError is retryable): every attempt reached upstream's reset.
@@ -249,19 +259,21 @@ describe('GET /download/{key+} below the threshold', () => {
   });
 });
 
+const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
+const UNKNOWN_ARN = `arn:aws:states:us-east-1:000000000000:execution:DownloadWorkflow:${UNKNOWN_ID}`;
+/** Well-formed, but no download's token. */
+const SOME_TOKEN = 'A'.repeat(43);
+
 describe('the WebSocket handshake', () => {
   it.each([
     [
       'an unknown execution ARN',
-      {
-        'X-StateMachine-ExecutionArn':
-          'arn:aws:states:us-east-1:000000000000:execution:DownloadWorkflow:00000000-0000-4000-8000-000000000000',
-      },
+      { 'X-StateMachine-ExecutionArn': UNKNOWN_ARN, 'X-Download-Token': SOME_TOKEN },
       '',
       404,
     ],
     ['a malformed execution ARN', { 'X-StateMachine-ExecutionArn': 'not-an-arn' }, '', 400],
-    ['an unknown download id', {}, '?downloadId=00000000-0000-4000-8000-000000000000', 404],
+    ['an unknown download id', {}, `?downloadId=${UNKNOWN_ID}&token=${SOME_TOKEN}`, 404],
     ['a malformed download id', {}, '?downloadId=..%2Fx', 400],
     ['no download at all', {}, '', 400],
   ])('refuses %s and stores nothing', async (_name, headers, query, status) => {
@@ -270,7 +282,7 @@ describe('the WebSocket handshake', () => {
     expect(await aws.itemCount()).toBe(before);
   });
 
-  it('binds ?downloadId= sent next to an empty X-StateMachine-ExecutionArn header', async () => {
+  it('binds ?downloadId=&token= sent next to an empty X-StateMachine-ExecutionArn header', async () => {
     const accepted = await startAsync('/download/sample/1MB?mode=async');
     const client = await openSocket(accepted.webSocketUrl, { 'X-StateMachine-ExecutionArn': '' });
     client.send({ action: 'status' });
@@ -281,9 +293,119 @@ describe('the WebSocket handshake', () => {
   it('refuses an ARN whose name is a real download but whose state machine is not', async () => {
     const accepted = await startAsync('/download/sample/2MB?mode=async');
     const forged = accepted.executionArn.replace(':DownloadWorkflow:', ':OtherMachine:');
-    await expect(openSocket(ws, { 'X-StateMachine-ExecutionArn': forged })).rejects.toMatchObject({
-      statusCode: 404,
+    await expect(
+      openSocket(ws, { 'X-StateMachine-ExecutionArn': forged, 'X-Download-Token': accepted.token }),
+    ).rejects.toMatchObject({ statusCode: 404 });
+  });
+});
+
+describe('who may receive a download over the WebSocket', () => {
+  it('refuses, without the token, every way of naming a ready download, and stores nothing', async () => {
+    const accepted = await startAsync('/download/sample/1MB?mode=async');
+    await waitForStatus(accepted, 'READY');
+    const before = await aws.itemCount();
+    const attempts: Array<[string, Record<string, string>, number]> = [
+      [`${ws}?downloadId=${accepted.downloadId}`, {}, 401],
+      [`${ws}?executionArn=${encodeURIComponent(accepted.executionArn)}`, {}, 401],
+      [ws, { 'X-StateMachine-ExecutionArn': accepted.executionArn }, 401],
+      [`${ws}?downloadId=${accepted.downloadId}&token=`, {}, 401],
+      [`${ws}?downloadId=${accepted.downloadId}&token=${SOME_TOKEN}`, {}, 403],
+      [ws, { 'X-StateMachine-ExecutionArn': accepted.executionArn, 'X-Download-Token': SOME_TOKEN }, 403],
+    ];
+
+    for (const [url, headers, status] of attempts) {
+      await expect(openSocket(url, headers), `${url} ${JSON.stringify(headers)}`).rejects.toMatchObject({
+        statusCode: status,
+      });
+    }
+
+    expect(await aws.itemCount()).toBe(before);
+    expect(await connectionsOf(accepted.downloadId)).toEqual({});
+  });
+
+  it('gives the webSocketUrl, exactly as returned, progress and then ready', async () => {
+    const accepted = await startAsync('/download/sample/6MB?rate=3000000&mode=async');
+    expect(new URL(accepted.webSocketUrl).searchParams.get('token')).toBe(accepted.token);
+
+    const client = await openSocket(accepted.webSocketUrl);
+    const progress = await client.next('progress');
+    const ready = await client.next('ready', 60_000);
+    await client.close();
+
+    expect(progress).toMatchObject({ downloadId: accepted.downloadId });
+    expect((await download(ready.url as string)).sha256).toBe(sampleSha256(6 * MB));
+  });
+
+  it('never stores the token, only its hash', async () => {
+    const accepted = await startAsync('/download/sample/1MB?mode=async');
+
+    const item = await aws.record(accepted.downloadId);
+
+    expect(JSON.stringify(item)).not.toContain(accepted.token);
+    expect(item?.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('several connections for one download', () => {
+  it('delivers progress and the same ready URL to each of three connections', async () => {
+    const accepted = await startAsync('/download/sample/6MB?rate=3000000&mode=async');
+    const clients = [
+      await openSocket(accepted.webSocketUrl),
+      await openSocket(accepted.webSocketEndpoint, {
+        'X-StateMachine-ExecutionArn': accepted.executionArn,
+        'X-Download-Token': accepted.token,
+      }),
+      await openSocket(
+        `${ws}?executionArn=${encodeURIComponent(accepted.executionArn)}&token=${accepted.token}`,
+      ),
+    ];
+    expect(Object.keys(await connectionsOf(accepted.downloadId))).toHaveLength(3);
+
+    const progress = await Promise.all(clients.map((client) => client.next('progress')));
+    const ready = await Promise.all(clients.map((client) => client.next('ready', 60_000)));
+    await Promise.all(clients.map((client) => client.close()));
+
+    expect(progress.every((message) => message.downloadId === accepted.downloadId)).toBe(true);
+    expect(new Set(ready.map((message) => message.url)).size).toBe(1);
+    for (const client of clients) {
+      expect(client.messages.filter((message) => message.type === 'ready')).toHaveLength(1);
+    }
+    expect((await download(ready[0]?.url as string)).sha256).toBe(sampleSha256(6 * MB));
+  });
+
+  it('delivers a ready download to each of three connections opened after it was ready', async () => {
+    const accepted = await startAsync('/download/sample/1MB?mode=async');
+    await waitForStatus(accepted, 'READY');
+
+    const clients = await Promise.all([1, 2, 3].map(() => openSocket(accepted.webSocketUrl)));
+    const ready = await Promise.all(clients.map((client) => client.next('ready')));
+    await Promise.all(clients.map((client) => client.close()));
+
+    expect(new Set(ready.map((message) => message.url)).size).toBe(1);
+  });
+
+  it('closes the oldest connection, saying why, when an eleventh one arrives', async () => {
+    const accepted = await startAsync('/download/sample/4MB?rate=1000000&mode=async');
+    const clients = [];
+    for (let i = 0; i < 10; i++) clients.push(await openSocket(accepted.webSocketUrl));
+    const oldest = clients[0] as (typeof clients)[number];
+    const closedOldest = new Promise<number>((resolve) =>
+      oldest.socket.once('close', (code) => resolve(code)),
+    );
+
+    const newest = await openSocket(accepted.webSocketUrl);
+
+    expect(await oldest.next('closed')).toMatchObject({
+      downloadId: accepted.downloadId,
+      reason: { code: 'TooManyConnections' },
     });
+    expect(await closedOldest).toBe(1000); // what API Gateway's DeleteConnection sends
+    await expect.poll(async () => Object.keys(await connectionsOf(accepted.downloadId)).length).toBe(10);
+    const ready = await newest.next('ready', 60_000);
+    await clients[1]?.next('ready');
+    expect(oldest.messages.some((message) => message.type === 'ready')).toBe(false);
+    await Promise.all([...clients.slice(1), newest].map((client) => client.close()));
+    expect(ready.url).toEqual(expect.any(String));
   });
 });
 
@@ -299,27 +421,51 @@ describe('GET /downloads/{downloadId}', () => {
     await client.next('progress');
     const running = await getJson(accepted.statusUrl);
     expect(running.json.status).toBe('RUNNING');
-    expect((await aws.record(accepted.downloadId))?.connectionId).toEqual(expect.any(String));
+    expect(Object.keys(await connectionsOf(accepted.downloadId))).toHaveLength(1);
 
     await client.next('ready', 60_000);
     await client.close();
-    const ready = await waitForStatus(accepted.downloadId, 'READY');
+    const ready = await waitForStatus(accepted, 'READY');
     expect(ready).toMatchObject({ size: 6 * MB, bytes: 6 * MB, contentType: 'application/octet-stream' });
     expect(ready.url).toEqual(expect.any(String));
     // $disconnect removed the connection id.
-    await expect.poll(async () => (await aws.record(accepted.downloadId))?.connectionId).toBeUndefined();
+    await expect.poll(async () => connectionsOf(accepted.downloadId)).toEqual({});
   });
 
-  it('answers 404 for an unknown id and 400 for a malformed one', async () => {
-    expect((await getJson(`${rest}/downloads/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+  it('answers 404 for an unknown id, 400 for a malformed one', async () => {
+    expect((await getJson(`${rest}/downloads/${UNKNOWN_ID}?token=${SOME_TOKEN}`)).status).toBe(404);
     expect((await getJson(`${rest}/downloads/not-an-id`)).status).toBe(400);
+  });
+
+  it('does not reveal a ready download, nor its URL, to a request without its token', async () => {
+    const accepted = await startAsync('/download/sample/1MB?mode=async');
+    const ready = await waitForStatus(accepted, 'READY');
+    expect(ready.url).toEqual(expect.any(String));
+    const bare = `${rest}/downloads/${accepted.downloadId}`;
+
+    const withoutToken = await getJson(bare);
+    const wrongToken = await getJson(`${bare}?token=${SOME_TOKEN}`);
+    const wrongHeader = await getJson(bare, { 'X-Download-Token': SOME_TOKEN });
+    const byHeader = await getJson(bare, { 'X-Download-Token': accepted.token });
+
+    expect(withoutToken.status).toBe(401);
+    expect(withoutToken.json.code).toBe('DownloadTokenRequired');
+    expect(wrongToken.status).toBe(403);
+    expect(wrongHeader.status).toBe(403);
+    for (const refused of [withoutToken, wrongToken, wrongHeader]) {
+      expect(JSON.stringify(refused.json)).not.toContain(ready.url as string);
+      expect(refused.json).not.toHaveProperty('status', 'READY');
+    }
+    expect(byHeader.status).toBe(200);
+    expect(byHeader.json.url).toEqual(expect.any(String));
+    expect(byHeader.json.webSocketUrl).toBe(accepted.webSocketUrl);
   });
 });
 
 describe('presigned URLs on the local S3', () => {
   it('refuses a tampered and an expired URL', async () => {
     const accepted = await startAsync('/download/sample/1MB?mode=async');
-    const ready = await waitForStatus(accepted.downloadId, 'READY');
+    const ready = await waitForStatus(accepted, 'READY');
     const url = new URL(ready.url as string);
 
     const signature = url.searchParams.get('X-Amz-Signature') as string;

@@ -19,15 +19,16 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function readyDownload(): Promise<{ downloadId: string; webSocketUrl: string; url: string }> {
+async function readyDownload(): Promise<{ statusUrl: string; webSocketUrl: string; url: string }> {
   const accepted = await getJson(`${rest}/download/sample/2MB?mode=async`);
   expect(accepted.status).toBe(202);
-  const downloadId = accepted.json.downloadId as string;
+  // The status URL carries the download token.
+  const statusUrl = accepted.json.statusUrl as string;
   for (let i = 0; i < 150; i++) {
-    const status = await getJson(`${rest}/downloads/${downloadId}`);
+    const status = await getJson(statusUrl);
     if (status.json.status === 'READY') {
       return {
-        downloadId,
+        statusUrl,
         webSocketUrl: accepted.json.webSocketUrl as string,
         url: status.json.url as string,
       };
@@ -39,11 +40,11 @@ async function readyDownload(): Promise<{ downloadId: string; webSocketUrl: stri
 
 describe('a client that comes back after the presigned URL expired', () => {
   it('gets a fresh, working URL from the status endpoint and over the WebSocket', async () => {
-    const { downloadId, webSocketUrl, url: firstUrl } = await readyDownload();
+    const { statusUrl, webSocketUrl, url: firstUrl } = await readyDownload();
     await new Promise((resolve) => setTimeout(resolve, TTL_SECONDS * 1000 + 500));
     expect((await download(firstUrl)).status).toBe(403);
 
-    const polled = await getJson(`${rest}/downloads/${downloadId}`);
+    const polled = await getJson(statusUrl);
     expect(polled.json.url).not.toBe(firstUrl);
     expect(Date.parse(polled.json.expiresAt as string)).toBeGreaterThan(Date.now());
     const viaStatus = await download(polled.json.url as string);

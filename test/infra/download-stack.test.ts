@@ -86,24 +86,91 @@ describe('download stack', () => {
     template.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
 
-  it.each(['RestApiUrl', 'FunctionUrl', 'WebSocketUrl', 'BucketName', 'StateMachineArn', 'TableName'])(
-    'outputs %s',
-    (name) => {
-      template.hasOutput(name, { Value: Match.anyValue() });
-    },
-  );
+  it('throttles every REST method and every WebSocket route by default', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'prod',
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+        }),
+      ]),
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'live',
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: Match.absent(),
+    });
+  });
+
+  it('reserves no concurrency for any function by default (new accounts have 10 in all)', () => {
+    for (const resource of Object.values(template.findResources('AWS::Lambda::Function'))) {
+      expect(resource.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+
+  it('names both APIs after the stack', () => {
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'TestStack-downloads' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { Name: 'TestStack-notifications' });
+  });
+
+  it('logs the workflow under /aws/vendedlogs/states/, named after the stack', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: '/aws/vendedlogs/states/TestStack-downloads',
+      RetentionInDays: 30,
+    });
+    const [stateMachine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const destination = stateMachine?.Properties.LoggingConfiguration.Destinations[0];
+    const [logGroupId] = Object.keys(
+      template.findResources('AWS::Logs::LogGroup', {
+        Properties: { LogGroupName: '/aws/vendedlogs/states/TestStack-downloads' },
+      }),
+    );
+    expect(destination.CloudWatchLogsLogGroup.LogGroupArn).toEqual({ 'Fn::GetAtt': [logGroupId, 'Arn'] });
+  });
+
+  it('deletes every log group with the stack and keeps it a month', () => {
+    for (const [id, resource] of Object.entries(template.findResources('AWS::Logs::LogGroup'))) {
+      expect(resource, id).toMatchObject({
+        DeletionPolicy: 'Delete',
+        Properties: { RetentionInDays: 30 },
+      });
+    }
+  });
+
+  it.each([
+    'RestApiUrl',
+    'FunctionUrl',
+    'WebSocketUrl',
+    'BucketName',
+    'StateMachineArn',
+    'TableName',
+    'DashboardName',
+  ])('outputs %s', (name) => {
+    template.hasOutput(name, { Value: Match.anyValue() });
+  });
 
   it.each([
     ['AWS::Lambda::Function', 'FunctionName'],
     ['AWS::DynamoDB::Table', 'TableName'],
     ['AWS::S3::Bucket', 'BucketName'],
     ['AWS::StepFunctions::StateMachine', 'StateMachineName'],
-    ['AWS::Logs::LogGroup', 'LogGroupName'],
     ['AWS::IAM::Role', 'RoleName'],
+    ['AWS::CloudWatch::Dashboard', 'DashboardName'],
+    ['AWS::CloudWatch::Alarm', 'AlarmName'],
   ])('sets no physical name on %s (%s)', (type, property) => {
     for (const resource of Object.values(template.findResources(type))) {
       expect(resource.Properties?.[property]).toBeUndefined();
     }
+  });
+
+  it('names no log group but the workflow’s, which carries the stack name', () => {
+    const named = Object.values(template.findResources('AWS::Logs::LogGroup'))
+      .map((resource) => resource.Properties?.LogGroupName)
+      .filter((name) => name !== undefined);
+    expect(named).toEqual(['/aws/vendedlogs/states/TestStack-downloads']);
   });
 
   it('warns when upstreamBaseUrl is left at its placeholder default', () => {
@@ -121,12 +188,71 @@ describe('download stack settings', () => {
     Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('upstreamBaseUrl'));
   });
 
-  it('writes access logs to a one-month log group when apiAccessLogs is on', () => {
-    const { template } = synthesize({ apiAccessLogs: true });
+  describe('with the optional settings', () => {
+    let template: Template;
+    beforeAll(() => {
+      ({ template } = synthesize({
+        apiAccessLogs: true,
+        restThrottlingRateLimit: 20,
+        restThrottlingBurstLimit: 40,
+        webSocketThrottlingRateLimit: 5,
+        webSocketThrottlingBurstLimit: 10,
+        streamReservedConcurrency: 20,
+        routerReservedConcurrency: 30,
+      }));
+    });
 
-    template.hasResourceProperties('AWS::ApiGateway::Stage', {
-      StageName: 'prod',
-      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+    it('writes REST and WebSocket access logs as JSON to one-month log groups (apiAccessLogs)', () => {
+      const logGroups = template.findResources('AWS::Logs::LogGroup');
+      // `Fn::GetAtt [id, Arn]`, or an ARN joined around `Ref id` (REST, without the `:*` suffix).
+      const destinationOf = (arn: unknown) => {
+        const id = /"(?:Ref|Fn::GetAtt)":\[?"([A-Za-z0-9]+)"/.exec(JSON.stringify(arn))?.[1] ?? '';
+        return logGroups[id];
+      };
+      const [restStage] = Object.values(
+        template.findResources('AWS::ApiGateway::Stage', { Properties: { StageName: 'prod' } }),
+      );
+      const [webSocketStage] = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'));
+      const rest = restStage?.Properties.AccessLogSetting;
+      const webSocket = webSocketStage?.Properties.AccessLogSettings;
+
+      for (const setting of [rest, webSocket]) {
+        expect(destinationOf(setting.DestinationArn)).toMatchObject({
+          DeletionPolicy: 'Delete',
+          Properties: { RetentionInDays: 30 },
+        });
+        expect(JSON.parse(setting.Format)).toMatchObject({ requestId: '$context.requestId' });
+      }
+      expect(JSON.parse(webSocket.Format)).toMatchObject({
+        eventType: '$context.eventType',
+        routeKey: '$context.routeKey',
+        connectionId: '$context.connectionId',
+      });
+    });
+
+    it('throttles with the configured rates and bursts', () => {
+      template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        MethodSettings: Match.arrayWith([
+          Match.objectLike({ ResourcePath: '/*', ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 }),
+        ]),
+      });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+      });
+    });
+
+    it.each([
+      ['stream', 20],
+      ['download', 30],
+    ])('reserves concurrency for %s, and for no other function', (folder, reserved) => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: folder }) },
+        ReservedConcurrentExecutions: reserved,
+      });
+      const reserving = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+        (resource) => resource.Properties.ReservedConcurrentExecutions !== undefined,
+      );
+      expect(reserving).toHaveLength(2);
     });
   });
 
@@ -137,6 +263,18 @@ describe('download stack settings', () => {
     [{ upstreamBaseUrl: 'ftp://files.example.org/' }, /upstreamBaseUrl must be an absolute http\(s\) URL/],
     [{ upstreamAllowedOrigins: 'https://ok.example.org, not a url' }, /invalid origin "not a url"/],
     [{ apiAuth: 'basic' as 'iam' }, /apiAuth must be "iam" or "none"/],
+    [{ webSocketAuth: 'none' as 'token' }, /webSocketAuth must be "token" or "execution-arn-header"/],
+    [{ restThrottlingRateLimit: 0 }, /restThrottlingRateLimit must be an integer from 1 to 10000/],
+    [
+      { webSocketThrottlingBurstLimit: 6000 },
+      /webSocketThrottlingBurstLimit must be an integer from 1 to 5000/,
+    ],
+    [{ streamReservedConcurrency: -1 }, /streamReservedConcurrency must be an integer from 0 to 10000/],
+    [{ routerReservedConcurrency: 2.5 }, /routerReservedConcurrency must be an integer/],
+    [
+      { alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:alarms' },
+      /alarmTopicArn must be an SNS topic ARN/,
+    ],
   ])('refuses %j', (props, message) => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
 
@@ -150,7 +288,11 @@ describe('download stack settings', () => {
         streamMaxBytes: '1000',
         presignTtlSeconds: 60,
         apiAuth: 'none',
+        webSocketAuth: 'execution-arn-header',
         apiAccessLogs: 'true',
+        restThrottlingRateLimit: '200',
+        streamReservedConcurrency: 5,
+        alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
       },
     });
 
@@ -159,7 +301,11 @@ describe('download stack settings', () => {
       streamMaxBytes: 1000,
       presignTtlSeconds: 60,
       apiAuth: 'none',
+      webSocketAuth: 'execution-arn-header',
       apiAccessLogs: true,
+      restThrottlingRateLimit: 200,
+      streamReservedConcurrency: 5,
+      alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
     });
   });
 
@@ -180,6 +326,20 @@ describe('download stack settings', () => {
       uploadPartSizeBytes: 8 * 1024 * 1024,
       uploadQueueSize: 4,
       apiAuth: 'iam',
+      webSocketAuth: 'token',
+    });
+  });
+
+  it('lets the WebSocket accept the execution ARN header alone only when webSocketAuth opts in', () => {
+    const { template } = synthesize({ webSocketAuth: 'execution-arn-header' });
+
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'websocket',
+          WEBSOCKET_AUTH: 'execution-arn-header',
+        }),
+      },
     });
   });
 });

@@ -1,22 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DownloadStack } from '../../infra/download-stack.ts';
-import type { DownloadFunction } from '../../infra/functions.ts';
-import { expectStreamingMethod, logicalId, synthesize } from './template.ts';
-
-/** Every action granted to a function's role, X-Ray's tracing actions left out. */
-function grantedActions(template: Template, stack: DownloadStack, fn: DownloadFunction): string[] {
-  const roleId = logicalId(stack, fn.role as unknown as { node: { defaultChild?: unknown } });
-  const actions = new Set<string>();
-  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
-    const roles = policy.Properties.Roles as { Ref: string }[];
-    if (!roles.some((role) => role.Ref === roleId)) continue;
-    for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
-      for (const action of [statement.Action].flat()) actions.add(action);
-    }
-  }
-  return [...actions].filter((action) => !action.startsWith('xray:')).sort();
-}
+import { actionsOf, expectStreamingMethod, logicalId, statementsOf, synthesize } from './template.ts';
 
 describe('streaming path', () => {
   let stack: DownloadStack;
@@ -69,8 +54,23 @@ describe('streaming path', () => {
     });
   });
 
-  it('grants the stream function no AWS permissions beyond tracing', () => {
-    expect(grantedActions(template, stack, stack.streamingPath.function)).toEqual([]);
+  it('grants the stream function no AWS permissions beyond tracing and its own logs', () => {
+    expect(actionsOf(statementsOf(template, stack, stack.streamingPath.function))).toEqual([]);
+  });
+
+  it('declares the {key+} path parameter required, checked by the API’s request validator', () => {
+    const resource = stack.restApi.root.getResource('stream')?.getResource('{key+}');
+    const validators = template.findResources('AWS::ApiGateway::RequestValidator');
+    expect(Object.values(validators)).toEqual([
+      expect.objectContaining({
+        Properties: expect.objectContaining({ ValidateRequestParameters: true, ValidateRequestBody: true }),
+      }),
+    ]);
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
+      RequestParameters: { 'method.request.path.key': true },
+      RequestValidatorId: { Ref: Object.keys(validators)[0] },
+    });
   });
 
   it('lets only API Gateway invoke the stream function, per method', () => {

@@ -23,15 +23,33 @@ export interface Statement {
   Condition?: unknown;
 }
 
-/** The statements of a function role's policies, X-Ray's tracing statement left out. */
-export function statementsOf(template: Template, stack: DownloadStack, fn: DownloadFunction): Statement[] {
+/** Every statement of the policies attached to a function's role. */
+export function allStatementsOf(template: Template, stack: DownloadStack, fn: DownloadFunction): Statement[] {
   const roleId = logicalId(stack, fn.role as unknown as { node: { defaultChild?: unknown } });
   const statements: Statement[] = [];
   for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
     if (!(policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId)) continue;
     statements.push(...(policy.Properties.PolicyDocument.Statement as Statement[]));
   }
-  return statements.filter((statement) => ![statement.Action].flat().every((a) => a.startsWith('xray:')));
+  return statements;
+}
+
+/** Actions every function's role holds to run at all: tracing, and writing its own log group. */
+export const RUNTIME_ACTIONS = [
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'xray:PutTelemetryRecords',
+  'xray:PutTraceSegments',
+];
+
+/** True for a statement that grants only runtime actions (`RUNTIME_ACTIONS`). */
+export function isRuntimeStatement(statement: Statement): boolean {
+  return [statement.Action].flat().every((action) => RUNTIME_ACTIONS.includes(action));
+}
+
+/** The statements of a function role's policies, the runtime ones (tracing, own logs) left out. */
+export function statementsOf(template: Template, stack: DownloadStack, fn: DownloadFunction): Statement[] {
+  return allStatementsOf(template, stack, fn).filter((statement) => !isRuntimeStatement(statement));
 }
 
 /** Sorted, distinct actions of some statements. */

@@ -348,13 +348,26 @@ describe('the other loaders', () => {
     ).toContain('DOWNLOAD_BUCKET');
   });
 
-  it('loadWebSocketConfig requires NOTIFIER_FUNCTION_NAME', () => {
+  it('loadWebSocketConfig requires NOTIFIER_FUNCTION_NAME and asks for the token by default', () => {
     expect(loadWebSocketConfig({ [ENV.downloadTable]: 't', [ENV.notifierFunctionName]: 'notifier' })).toEqual(
-      { downloadTable: 't', notifierFunctionName: 'notifier' },
+      { downloadTable: 't', notifierFunctionName: 'notifier', webSocketAuth: 'token' },
     );
     expect(configErrorOf(() => loadWebSocketConfig({ [ENV.downloadTable]: 't' })).message).toContain(
       'NOTIFIER_FUNCTION_NAME',
     );
+  });
+
+  it('loadWebSocketConfig accepts the execution-ARN header alone only when WEBSOCKET_AUTH opts in', () => {
+    const env = { [ENV.downloadTable]: 't', [ENV.notifierFunctionName]: 'notifier' };
+    expect(loadWebSocketConfig({ ...env, [ENV.webSocketAuth]: 'execution-arn-header' }).webSocketAuth).toBe(
+      'execution-arn-header',
+    );
+    expect(loadWebSocketConfig({ ...env, [ENV.webSocketAuth]: ' ' }).webSocketAuth).toBe('token');
+    for (const value of ['none', 'TOKEN', 'execution-arn']) {
+      expect(
+        configErrorOf(() => loadWebSocketConfig({ ...env, [ENV.webSocketAuth]: value })).message,
+      ).toContain('WEBSOCKET_AUTH must be one of token, execution-arn-header');
+    }
   });
 
   it('loadNotifyConfig drops the trailing slash of the management URL', () => {

@@ -7,13 +7,13 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConnectionPoster } from '../../shared/downloads/connections.ts';
+import { CONNECT_DELIVERY_WAIT_MS, ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { toDownloadError } from '../../shared/downloads/failure.ts';
 import { markDownloadFailed } from '../../shared/downloads/mark-failed.ts';
 import type { DownloadMessage } from '../../shared/downloads/messages.ts';
-import { notifyDownload } from '../../shared/downloads/notify.ts';
+import { notifyDownload, toConnectionList } from '../../shared/downloads/notify.ts';
 import type { DownloadError, DownloadRecord, DownloadStatus } from '../../shared/downloads/record.ts';
-import type { DownloadStore } from '../../shared/downloads/store.ts';
+import { type DownloadStore, MAX_CONNECTIONS_PER_DOWNLOAD } from '../../shared/downloads/store.ts';
 
 const DOWNLOAD_ID = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
 const logger = new Logger({ logLevel: 'SILENT' });
@@ -22,25 +22,50 @@ function gone(): GoneException {
   return new GoneException({ message: '', $metadata: { httpStatusCode: 410 } });
 }
 
-/** A management client whose `send` answers each post with the next outcome (`'sent'` or an error). */
-function fakeManagementClient(outcomes: Array<'sent' | Error> = [], fallback: 'sent' | Error = 'sent') {
+/**
+ * A management client whose `send` answers each post with the next outcome (`'sent'` or an error),
+ * or, given a function, with its answer for that connection. Deletes (closes) are recorded apart and
+ * answered by `closes`.
+ */
+function fakeManagementClient(
+  outcomes: Array<'sent' | Error> | ((connectionId: string) => 'sent' | Error) = [],
+  fallback: 'sent' | Error = 'sent',
+  closes: (connectionId: string) => 'sent' | Error = () => 'sent',
+) {
   const posts: Array<{ connectionId: string | undefined; message: unknown; at: number }> = [];
+  const closed: string[] = [];
   const client = {
     send: vi.fn(async (command: { input: PostToConnectionCommandInput }) => {
+      const connectionId = command.input.ConnectionId ?? '';
+      if (command.constructor.name === 'DeleteConnectionCommand') {
+        closed.push(connectionId);
+        const outcome = closes(connectionId);
+        if (outcome instanceof Error) throw outcome;
+        return {};
+      }
       expect(command.constructor.name).toBe('PostToConnectionCommand');
       const data = command.input.Data;
       posts.push({
-        connectionId: command.input.ConnectionId,
+        connectionId,
         message: JSON.parse(Buffer.from(data as Uint8Array).toString('utf8')),
         at: Date.now(),
       });
-      const outcome = outcomes.shift() ?? fallback;
+      const outcome =
+        typeof outcomes === 'function' ? outcomes(connectionId) : (outcomes.shift() ?? fallback);
       if (outcome instanceof Error) throw outcome;
       return {};
     }),
   };
-  return { poster: new ConnectionPoster(client as unknown as ApiGatewayManagementApiClient), posts, client };
+  return {
+    poster: new ConnectionPoster(client as unknown as ApiGatewayManagementApiClient),
+    posts,
+    closed,
+    client,
+  };
 }
+
+/** Bound long enough ago that a 410 means the connection is gone for good. */
+const LONG_AGO = Date.parse('2025-06-01T12:00:00.000Z');
 
 function record(status: DownloadStatus, overrides: Partial<DownloadRecord> = {}): DownloadRecord {
   return {
@@ -52,6 +77,8 @@ function record(status: DownloadStatus, overrides: Partial<DownloadRecord> = {})
     updatedAt: '2025-06-01T12:05:00.000Z',
     expiresAt: 4_102_444_800,
     bytes: 300,
+    tokenHash: 'a'.repeat(64),
+    connections: {},
     ...overrides,
   };
 }
@@ -61,7 +88,7 @@ const READY = record('READY', {
   urlExpiresAt: '2025-06-01T12:20:00.000Z',
   size: 300,
   contentType: 'text/csv',
-  connectionId: 'conn-current',
+  connections: { 'conn-a': LONG_AGO, 'conn-b': LONG_AGO + 1, 'conn-new': LONG_AGO + 2 },
 });
 
 const PROGRESS: DownloadMessage = { type: 'progress', downloadId: DOWNLOAD_ID, bytes: 1, totalBytes: 2 };
@@ -143,13 +170,114 @@ describe('ConnectionPoster.postWhenConnected', () => {
   });
 });
 
+describe('ConnectionPoster.postToAll', () => {
+  it('posts the message to every connection, in parallel', async () => {
+    const { poster, posts } = fakeManagementClient();
+
+    const broadcast = await poster.postToAll(
+      { 'conn-a': LONG_AGO, 'conn-b': LONG_AGO, 'conn-c': LONG_AGO },
+      PROGRESS,
+    );
+
+    expect(posts.map((post) => post.connectionId).sort()).toEqual(['conn-a', 'conn-b', 'conn-c']);
+    expect(posts.every((post) => JSON.stringify(post.message) === JSON.stringify(PROGRESS))).toBe(true);
+    expect(broadcast).toEqual({ sent: ['conn-a', 'conn-b', 'conn-c'], gone: [], connecting: [], failed: [] });
+  });
+
+  it('reports a 410 from a connection bound long ago as gone, and still posts to the others', async () => {
+    const { poster } = fakeManagementClient((id) => (id === 'conn-b' ? gone() : 'sent'));
+
+    const broadcast = await poster.postToAll(
+      { 'conn-a': LONG_AGO, 'conn-b': LONG_AGO, 'conn-c': LONG_AGO },
+      PROGRESS,
+    );
+
+    expect(broadcast.sent.sort()).toEqual(['conn-a', 'conn-c']);
+    expect(broadcast.gone).toEqual(['conn-b']);
+  });
+
+  it('keeps a connection that answers 410 while it may still be inside $connect (not gone)', async () => {
+    const { poster, posts } = fakeManagementClient([], gone());
+
+    const broadcast = await poster.postToAll({ 'conn-new': Date.now() }, PROGRESS);
+
+    expect(posts).toHaveLength(1);
+    expect(broadcast).toMatchObject({ sent: [], gone: [], connecting: ['conn-new'] });
+  });
+
+  it('with waitForNew, retries a new connection until it is up, without waiting for old ones', async () => {
+    vi.useFakeTimers();
+    const boundAt = Date.now();
+    let newAttempts = 0;
+    const { poster, posts } = fakeManagementClient((id) => {
+      if (id === 'conn-old') return gone();
+      newAttempts++;
+      return newAttempts < 4 ? gone() : 'sent';
+    });
+
+    const broadcast = poster.postToAll(
+      { 'conn-old': boundAt - CONNECT_DELIVERY_WAIT_MS, 'conn-new': boundAt },
+      PROGRESS,
+      { waitForNew: true },
+    );
+    await vi.advanceTimersByTimeAsync(2_000);
+
+    await expect(broadcast).resolves.toMatchObject({ sent: ['conn-new'], gone: ['conn-old'] });
+    expect(posts.filter((post) => post.connectionId === 'conn-old')).toHaveLength(1);
+    expect(newAttempts).toBe(4);
+  });
+
+  it('reports other errors per connection instead of failing the others', async () => {
+    const throttled = new Error('throttled');
+    const { poster } = fakeManagementClient((id) => (id === 'conn-a' ? throttled : 'sent'));
+
+    const broadcast = await poster.postToAll({ 'conn-a': LONG_AGO, 'conn-b': LONG_AGO }, PROGRESS);
+
+    expect(broadcast.sent).toEqual(['conn-b']);
+    expect(broadcast.failed).toEqual([{ connectionId: 'conn-a', error: throttled }]);
+  });
+
+  it('posts nothing for no connections', async () => {
+    const { poster, posts } = fakeManagementClient();
+
+    await expect(poster.postToAll({}, PROGRESS)).resolves.toEqual({
+      sent: [],
+      gone: [],
+      connecting: [],
+      failed: [],
+    });
+    expect(posts).toEqual([]);
+  });
+});
+
+describe('ConnectionPoster.close', () => {
+  it('deletes the connection, and reports one that is gone already as "gone"', async () => {
+    const { poster, closed } = fakeManagementClient([], 'sent', (id) =>
+      id === 'conn-gone' ? gone() : 'sent',
+    );
+
+    await expect(poster.close('conn-1')).resolves.toBe('closed');
+    await expect(poster.close('conn-gone')).resolves.toBe('gone');
+    expect(closed).toEqual(['conn-1', 'conn-gone']);
+  });
+});
+
 function fakeStore(found: DownloadRecord | undefined) {
   const fake = { get: vi.fn(async (_downloadId: string) => found) };
   return fake as unknown as DownloadStore;
 }
 
+const READY_MESSAGE = {
+  type: 'ready',
+  downloadId: DOWNLOAD_ID,
+  url: READY.url,
+  expiresAt: '2025-06-01T12:20:00.000Z',
+  size: 300,
+  contentType: 'text/csv',
+};
+
 describe('notifyDownload', () => {
-  it('sends "ready" with the URL for a READY download to the named connection', async () => {
+  it('sends "ready" with the URL for a READY download to the named connection only', async () => {
     const { poster, posts } = fakeManagementClient();
 
     const result = await notifyDownload(
@@ -159,26 +287,40 @@ describe('notifyDownload', () => {
 
     expect(result).toEqual({ delivered: true });
     expect(posts.map(({ connectionId, message }) => ({ connectionId, message }))).toEqual([
-      {
-        connectionId: 'conn-new',
-        message: {
-          type: 'ready',
-          downloadId: DOWNLOAD_ID,
-          url: READY.url,
-          expiresAt: '2025-06-01T12:20:00.000Z',
-          size: 300,
-          contentType: 'text/csv',
-        },
-      },
+      { connectionId: 'conn-new', message: READY_MESSAGE },
     ]);
   });
 
-  it("falls back to the record's current connection when none is named", async () => {
+  it('sends "ready" to every connection MarkReady saw (comma-separated), all with the same URL', async () => {
+    const { poster, posts } = fakeManagementClient();
+
+    const result = await notifyDownload(
+      { downloadId: DOWNLOAD_ID, connectionId: toConnectionList(['conn-a', 'conn-b']) as string },
+      { store: fakeStore(READY), poster, logger },
+    );
+
+    expect(result).toEqual({ delivered: true });
+    expect(posts.map((post) => post.connectionId).sort()).toEqual(['conn-a', 'conn-b']);
+    expect(posts.map((post) => post.message)).toEqual([READY_MESSAGE, READY_MESSAGE]);
+  });
+
+  it('skips a named connection that is no longer bound (it left, or was pushed out)', async () => {
+    const { poster, posts } = fakeManagementClient();
+
+    await notifyDownload(
+      { downloadId: DOWNLOAD_ID, connectionId: 'conn-a,conn-left' },
+      { store: fakeStore(READY), poster, logger },
+    );
+
+    expect(posts.map((post) => post.connectionId)).toEqual(['conn-a']);
+  });
+
+  it('sends to every bound connection when none is named', async () => {
     const { poster, posts } = fakeManagementClient();
 
     await notifyDownload({ downloadId: DOWNLOAD_ID }, { store: fakeStore(READY), poster, logger });
 
-    expect(posts.map((post) => post.connectionId)).toEqual(['conn-current']);
+    expect(posts.map((post) => post.connectionId).sort()).toEqual(['conn-a', 'conn-b', 'conn-new']);
   });
 
   it('sends "failed" with the error for a FAILED download', async () => {
@@ -187,7 +329,7 @@ describe('notifyDownload', () => {
 
     const result = await notifyDownload(
       { downloadId: DOWNLOAD_ID, connectionId: 'conn-1' },
-      { store: fakeStore(record('FAILED', { error })), poster, logger },
+      { store: fakeStore(record('FAILED', { error, connections: { 'conn-1': LONG_AGO } })), poster, logger },
     );
 
     expect(result).toEqual({ delivered: true });
@@ -195,10 +337,10 @@ describe('notifyDownload', () => {
   });
 
   it.each<[string, DownloadRecord | undefined]>([
-    ['RUNNING', record('RUNNING', { connectionId: 'conn-1' })],
-    ['PENDING', record('PENDING', { connectionId: 'conn-1' })],
+    ['RUNNING', record('RUNNING', { connections: { 'conn-1': LONG_AGO } })],
+    ['PENDING', record('PENDING', { connections: { 'conn-1': LONG_AGO } })],
     ['unknown or expired', undefined],
-    ['READY but without a URL', record('READY', { connectionId: 'conn-1' })],
+    ['READY but without a URL', record('READY', { connections: { 'conn-1': LONG_AGO } })],
   ])('sends nothing for a %s download', async (_label, found) => {
     const { poster, posts } = fakeManagementClient();
 
@@ -216,20 +358,20 @@ describe('notifyDownload', () => {
 
     const result = await notifyDownload(
       { downloadId: DOWNLOAD_ID },
-      { store: fakeStore({ ...READY, connectionId: undefined }), poster, logger },
+      { store: fakeStore({ ...READY, connections: {} }), poster, logger },
     );
 
     expect(result).toEqual({ delivered: false });
     expect(posts).toEqual([]);
   });
 
-  it('waits for a connection still inside $connect, as asked', async () => {
+  it('waits for a connection still inside $connect (bound just now)', async () => {
     vi.useFakeTimers();
     const { poster, posts } = fakeManagementClient([gone(), gone(), gone()]);
 
     const result = notifyDownload(
-      { downloadId: DOWNLOAD_ID, connectionId: 'conn-1', waitForConnectionMs: 10_000 },
-      { store: fakeStore(READY), poster, logger },
+      { downloadId: DOWNLOAD_ID, connectionId: 'conn-1' },
+      { store: fakeStore({ ...READY, connections: { 'conn-1': Date.now() } }), poster, logger },
     );
     await vi.advanceTimersByTimeAsync(2_000);
 
@@ -237,15 +379,87 @@ describe('notifyDownload', () => {
     expect(posts).toHaveLength(4);
   });
 
-  it('reports a gone connection as not delivered, without failing', async () => {
-    const { poster } = fakeManagementClient([], gone());
+  it('reports a gone connection as not delivered, without failing and without waiting', async () => {
+    const { poster, posts } = fakeManagementClient([], gone());
 
     const result = await notifyDownload(
-      { downloadId: DOWNLOAD_ID, connectionId: 'conn-1' },
+      { downloadId: DOWNLOAD_ID, connectionId: 'conn-a' },
       { store: fakeStore(READY), poster, logger },
     );
 
     expect(result).toEqual({ delivered: false });
+    expect(posts).toHaveLength(1);
+  });
+
+  it('fails (so Lambda retries an asynchronous invocation) when a post fails with anything but 410', async () => {
+    const { poster, posts } = fakeManagementClient([new Error('TooManyRequestsException')]);
+
+    await expect(
+      notifyDownload(
+        { downloadId: DOWNLOAD_ID, connectionId: 'conn-a' },
+        { store: fakeStore(READY), poster, logger },
+      ),
+    ).rejects.toThrow('delivery failed for 1 connection(s)');
+    expect(posts).toHaveLength(1);
+  });
+
+  it('tells each connection pushed out of the set why, then closes it, and delivers to no one else', async () => {
+    const { poster, posts, closed } = fakeManagementClient();
+
+    const result = await notifyDownload(
+      { downloadId: DOWNLOAD_ID, close: ['conn-old-1', 'conn-old-2'] },
+      { store: fakeStore(READY), poster, logger },
+    );
+
+    expect(result).toEqual({ delivered: false });
+    expect(posts.map(({ connectionId, message }) => ({ connectionId, message }))).toEqual(
+      ['conn-old-1', 'conn-old-2'].map((connectionId) => ({
+        connectionId,
+        message: {
+          type: 'closed',
+          downloadId: DOWNLOAD_ID,
+          reason: {
+            code: 'TooManyConnections',
+            message: expect.stringContaining(`${MAX_CONNECTIONS_PER_DOWNLOAD}`),
+          },
+        },
+      })),
+    );
+    expect(closed.sort()).toEqual(['conn-old-1', 'conn-old-2']);
+  });
+
+  it('delivers to the new connection and closes the pushed-out ones in one request', async () => {
+    const { poster, posts, closed } = fakeManagementClient();
+
+    await notifyDownload(
+      { downloadId: DOWNLOAD_ID, connectionId: 'conn-new', close: ['conn-old'] },
+      { store: fakeStore(READY), poster, logger },
+    );
+
+    expect(
+      posts.filter((post) => (post.message as { type: string }).type === 'ready').map((p) => p.connectionId),
+    ).toEqual(['conn-new']);
+    expect(closed).toEqual(['conn-old']);
+  });
+
+  it('does not close a pushed-out connection that is gone already', async () => {
+    const { poster, closed } = fakeManagementClient([], gone());
+
+    await notifyDownload(
+      { downloadId: DOWNLOAD_ID, close: ['conn-old'] },
+      { store: fakeStore(READY), poster, logger },
+    );
+
+    expect(closed).toEqual([]);
+  });
+});
+
+describe('toConnectionList', () => {
+  it('joins connection ids for the workflow, and gives null for none (HasConnection tests for a string)', () => {
+    expect(toConnectionList(['L0SM9cOFvHcCIhw=', 'dV5OzfhYoAMCKyA='])).toBe(
+      'L0SM9cOFvHcCIhw=,dV5OzfhYoAMCKyA=',
+    );
+    expect(toConnectionList([])).toBeNull();
   });
 });
 
@@ -271,6 +485,7 @@ function fakeS3(
 function failureStore(settled: (error: DownloadError) => DownloadRecord | undefined) {
   const fake = {
     markFailed: vi.fn(async (_downloadId: string, error: DownloadError) => settled(error)),
+    removeConnections: vi.fn(async (_downloadId: string, _connectionIds: readonly string[]) => {}),
   };
   return { fake, store: fake as unknown as DownloadStore };
 }
@@ -323,7 +538,9 @@ describe('markDownloadFailed', () => {
 
   it('records the mapped error and posts "failed" to the connected client', async () => {
     const { s3 } = fakeS3({ uploads: [], objects: [] });
-    const { store, fake } = failureStore((error) => record('FAILED', { error, connectionId: 'conn-1' }));
+    const { store, fake } = failureStore((error) =>
+      record('FAILED', { error, connections: { 'conn-1': LONG_AGO } }),
+    );
     const { poster, posts } = fakeManagementClient();
 
     const result = await markDownloadFailed(
@@ -337,6 +554,26 @@ describe('markDownloadFailed', () => {
       { connectionId: 'conn-1', message: { type: 'failed', downloadId: DOWNLOAD_ID, error: expected } },
     ]);
     expect(result).toEqual({ error: expected, delivered: true });
+  });
+
+  it('posts "failed" to every connected client and drops the ones that are gone', async () => {
+    const { s3 } = fakeS3({ uploads: [], objects: [] });
+    const { store, fake } = failureStore((error) =>
+      record('FAILED', {
+        error,
+        connections: { 'conn-1': LONG_AGO, 'conn-2': LONG_AGO, 'conn-gone': LONG_AGO },
+      }),
+    );
+    const { poster, posts } = fakeManagementClient((id) => (id === 'conn-gone' ? gone() : 'sent'));
+
+    const result = await markDownloadFailed(
+      { downloadId: DOWNLOAD_ID, error: TIMEOUT_CAUGHT },
+      { store, poster, s3, bucket: 'b', logger },
+    );
+
+    expect(posts.map((post) => post.connectionId).sort()).toEqual(['conn-1', 'conn-2', 'conn-gone']);
+    expect(fake.removeConnections).toHaveBeenCalledWith(DOWNLOAD_ID, ['conn-gone']);
+    expect(result.delivered).toBe(true);
   });
 
   it('posts nothing when no client is connected', async () => {
@@ -369,7 +606,9 @@ describe('markDownloadFailed', () => {
 
   it('does not fail when the post fails: the failure is recorded already', async () => {
     const { s3 } = fakeS3({ uploads: [], objects: [] });
-    const { store } = failureStore((error) => record('FAILED', { error, connectionId: 'conn-1' }));
+    const { store } = failureStore((error) =>
+      record('FAILED', { error, connections: { 'conn-1': LONG_AGO } }),
+    );
     const { poster } = fakeManagementClient([new Error('InternalServerError')]);
 
     const result = await markDownloadFailed(
@@ -392,7 +631,9 @@ describe('markDownloadFailed', () => {
   // lifecycle rule `AbortIncompleteMultipartUpload` can back it up.
   it('records the failure and tells the client even when the S3 cleanup fails', async () => {
     const { s3 } = fakeS3({ uploads: [], objects: [] }, new Error('SlowDown'));
-    const { store, fake } = failureStore((error) => record('FAILED', { error, connectionId: 'conn-1' }));
+    const { store, fake } = failureStore((error) =>
+      record('FAILED', { error, connections: { 'conn-1': LONG_AGO } }),
+    );
     const { poster, posts } = fakeManagementClient();
 
     await markDownloadFailed(

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
+  GetCommand,
   type GetCommandInput,
   type PutCommandInput,
   type UpdateCommandInput,
@@ -8,7 +9,11 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb.ts';
 import type { DownloadRecord } from '../../shared/downloads/record.ts';
-import { DownloadStore, type ReadyDetails } from '../../shared/downloads/store.ts';
+import {
+  DownloadStore,
+  MAX_CONNECTIONS_PER_DOWNLOAD,
+  type ReadyDetails,
+} from '../../shared/downloads/store.ts';
 
 const NOW = new Date('2025-06-01T12:00:00.000Z');
 const NOW_SECONDS = NOW.getTime() / 1000;
@@ -55,6 +60,8 @@ function record(overrides: Partial<DownloadRecord> = {}): DownloadRecord {
     updatedAt: NOW.toISOString(),
     expiresAt: NOW_SECONDS + 3600,
     bytes: 0,
+    tokenHash: 'f'.repeat(64),
+    connections: {},
     ...overrides,
   };
 }
@@ -114,26 +121,33 @@ describe('DownloadStore.get', () => {
 });
 
 describe('DownloadStore.attachConnection', () => {
-  it('binds the connection only to a download that exists and has not expired', async () => {
-    const bound = record({ connectionId: 'conn-1' });
+  it('adds the connection to the set of a download that exists and has not expired, in one update', async () => {
+    const bound = record({ connections: { 'conn-1': NOW.getTime() } });
     const { store, sent } = fakeClient((name) => (name === 'UpdateCommand' ? { Attributes: bound } : {}));
 
-    await expect(store.attachConnection(DOWNLOAD_ID, 'conn-1')).resolves.toEqual(bound);
+    await expect(store.attachConnection(DOWNLOAD_ID, 'conn-1')).resolves.toEqual({
+      record: bound,
+      evicted: [],
+    });
 
     const update = inputAt<UpdateCommandInput>(sent, 0);
     expect(sent[0]?.name).toBe('UpdateCommand');
     expect(update.Key).toEqual({ downloadId: DOWNLOAD_ID });
-    expect(update.UpdateExpression).toMatch(/^SET connectionId = :connectionId\b/);
+    expect(update.UpdateExpression).toMatch(/^SET #connections\.#connection = :boundAt\b/);
+    expect(update.ExpressionAttributeNames).toEqual({
+      '#connections': 'connections',
+      '#connection': 'conn-1',
+    });
     expect(update.ConditionExpression).toBe('attribute_exists(downloadId) AND expiresAt > :now');
     expect(update.ExpressionAttributeValues).toMatchObject({
-      ':connectionId': 'conn-1',
+      ':boundAt': NOW.getTime(),
       ':now': NOW_SECONDS,
     });
     expect(update.ReturnValues).toBe('ALL_NEW');
   });
 
   it('writes a mapping item from the connection to its download, expiring with the download', async () => {
-    const bound = record({ connectionId: 'conn-1', expiresAt: NOW_SECONDS + 42 });
+    const bound = record({ connections: { 'conn-1': 1 }, expiresAt: NOW_SECONDS + 42 });
     const { store, sent } = fakeClient((name) => (name === 'UpdateCommand' ? { Attributes: bound } : {}));
 
     await store.attachConnection(DOWNLOAD_ID, 'conn-1');
@@ -194,7 +208,7 @@ describe('DownloadStore.downloadIdOf', () => {
 });
 
 describe('DownloadStore.detachConnection', () => {
-  it('removes the connection only if it is still the current one, then expires the mapping', async () => {
+  it('removes only this connection from the set, then expires the mapping', async () => {
     const { store, sent } = fakeClient((name) =>
       name === 'GetCommand' ? { Item: { downloadId: 'connection#conn-1', target: DOWNLOAD_ID } } : {},
     );
@@ -205,9 +219,9 @@ describe('DownloadStore.detachConnection', () => {
     const remove = inputAt<UpdateCommandInput>(sent, 1);
     expect(remove).toMatchObject({
       Key: { downloadId: DOWNLOAD_ID },
-      UpdateExpression: 'REMOVE connectionId',
-      ConditionExpression: 'connectionId = :connectionId',
-      ExpressionAttributeValues: { ':connectionId': 'conn-1' },
+      UpdateExpression: 'REMOVE #connections.#c0',
+      ConditionExpression: 'attribute_exists(downloadId)',
+      ExpressionAttributeNames: { '#connections': 'connections', '#c0': 'conn-1' },
     });
     const expire = inputAt<UpdateCommandInput>(sent, 2);
     expect(expire).toMatchObject({
@@ -217,7 +231,7 @@ describe('DownloadStore.detachConnection', () => {
     });
   });
 
-  it('ignores a condition failure (a newer connection took over) and still expires the mapping', async () => {
+  it('ignores a condition failure (the download is gone) and still expires the mapping', async () => {
     let updates = 0;
     const { store, sent } = fakeClient((name) => {
       if (name === 'GetCommand') return { Item: { target: DOWNLOAD_ID } };
@@ -251,6 +265,153 @@ describe('DownloadStore.detachConnection', () => {
   });
 });
 
+describe('DownloadStore.removeConnections', () => {
+  it('sends nothing for no connections', async () => {
+    const { store, sent } = fakeClient();
+
+    await store.removeConnections(DOWNLOAD_ID, []);
+
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('the connection set, against a DynamoDB server (dynalite)', () => {
+  let dynamo: LocalDynamoDb;
+  let documents: DynamoDBDocumentClient;
+  let store: DownloadStore;
+  let downloadId: string;
+  let counter = 0;
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb({ port: 0, tables: [{ name: 'downloads', partitionKey: 'downloadId' }] });
+    documents = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }),
+      { marshallOptions: { removeUndefinedValues: true } },
+    );
+  });
+
+  afterAll(async () => {
+    documents?.destroy();
+    await dynamo?.close();
+  });
+
+  beforeEach(async () => {
+    // Real time: the SDK signs requests with it.
+    vi.useRealTimers();
+    store = new DownloadStore(documents, 'downloads');
+    counter++;
+    downloadId = `0b7e6a3c-2f1d-4c5e-9a8b-${String(counter).padStart(12, '0')}`;
+    await store.create(
+      record({ downloadId, status: 'PENDING', expiresAt: Math.floor(Date.now() / 1000) + 3600 }),
+    );
+  });
+
+  const connectionsOf = async () => Object.keys((await store.get(downloadId))?.connections ?? {}).sort();
+
+  it('keeps every connection: a second one does not replace the first', async () => {
+    const first = await store.attachConnection(downloadId, 'conn-1', 1_000);
+    const second = await store.attachConnection(downloadId, 'conn-2', 2_000);
+
+    expect(first?.record.connections).toEqual({ 'conn-1': 1_000 });
+    expect(second?.record.connections).toEqual({ 'conn-1': 1_000, 'conn-2': 2_000 });
+    expect(await store.downloadIdOf('conn-1')).toBe(downloadId);
+    expect(await store.downloadIdOf('conn-2')).toBe(downloadId);
+    expect(await connectionsOf()).toEqual(['conn-1', 'conn-2']);
+  });
+
+  it('removes on $disconnect only the connection that left', async () => {
+    for (const [index, id] of ['conn-a', 'conn-b', 'conn-c'].entries()) {
+      await store.attachConnection(downloadId, id, index);
+    }
+
+    await store.detachConnection('conn-b');
+
+    expect(await connectionsOf()).toEqual(['conn-a', 'conn-c']);
+    expect(await store.downloadIdOf('conn-b')).toBe(downloadId); // expired mapping, read as is
+  });
+
+  it(`evicts the oldest when connection ${MAX_CONNECTIONS_PER_DOWNLOAD + 1} arrives, and returns it`, async () => {
+    for (let i = 0; i < MAX_CONNECTIONS_PER_DOWNLOAD; i++) {
+      const attached = await store.attachConnection(downloadId, `conn-${i}`, 10_000 + i);
+      expect(attached?.evicted).toEqual([]);
+    }
+
+    const attached = await store.attachConnection(downloadId, 'conn-new', 20_000);
+
+    expect(attached?.evicted).toEqual(['conn-0']);
+    expect(Object.keys(attached?.record.connections ?? {})).toHaveLength(MAX_CONNECTIONS_PER_DOWNLOAD);
+    expect(attached?.record.connections).not.toHaveProperty('conn-0');
+    const stored = await connectionsOf();
+    expect(stored).toHaveLength(MAX_CONNECTIONS_PER_DOWNLOAD);
+    expect(stored).toContain('conn-new');
+    expect(stored).not.toContain('conn-0');
+  });
+
+  it('never evicts the connection being added, even if its clock is behind', async () => {
+    for (let i = 0; i < MAX_CONNECTIONS_PER_DOWNLOAD; i++) {
+      await store.attachConnection(downloadId, `conn-${i}`, 10_000 + i);
+    }
+
+    const attached = await store.attachConnection(downloadId, 'conn-skewed', 1);
+
+    expect(attached?.evicted).toEqual(['conn-0']);
+    expect(await connectionsOf()).toContain('conn-skewed');
+  });
+
+  it('hands MarkReady every connection bound before it, and a later $connect the READY status', async () => {
+    await store.attachConnection(downloadId, 'conn-early-1');
+    await store.attachConnection(downloadId, 'conn-early-2');
+
+    const ready = await store.markReady(downloadId, READY_DETAILS);
+    const late = await store.attachConnection(downloadId, 'conn-late');
+
+    expect(Object.keys(ready?.connections ?? {}).sort()).toEqual(['conn-early-1', 'conn-early-2']);
+    expect(late?.record.status).toBe('READY');
+    expect(late?.record.url).toBe(READY_DETAILS.url);
+  });
+
+  it('hands progress and failure every bound connection', async () => {
+    await store.attachConnection(downloadId, 'conn-1');
+    await store.attachConnection(downloadId, 'conn-2');
+
+    const progress = await store.recordProgress(downloadId, 5, 10);
+    const failed = await store.markFailed(downloadId, { code: 'X', message: 'x' });
+
+    expect(Object.keys(progress?.connections ?? {}).sort()).toEqual(['conn-1', 'conn-2']);
+    expect(Object.keys(failed?.connections ?? {}).sort()).toEqual(['conn-1', 'conn-2']);
+  });
+
+  it('removes gone connections, and creates nothing for an unknown download', async () => {
+    await store.attachConnection(downloadId, 'conn-1');
+    await store.attachConnection(downloadId, 'conn-2');
+    const unknown = '0b7e6a3c-2f1d-4c5e-9a8b-ffffffffffff';
+
+    await store.removeConnections(downloadId, ['conn-1', 'conn-never-bound']);
+    await store.removeConnections(unknown, ['conn-1']);
+
+    expect(await connectionsOf()).toEqual(['conn-2']);
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: 'downloads', Key: { downloadId: unknown } }),
+    );
+    expect(Item).toBeUndefined();
+  });
+
+  it('refuses to bind to an expired download', async () => {
+    const expired = '0b7e6a3c-2f1d-4c5e-9a8b-eeeeeeeeeeee';
+    await store.create(record({ downloadId: expired, expiresAt: Math.floor(Date.now() / 1000) - 1 }));
+
+    await expect(store.attachConnection(expired, 'conn-to-expired')).resolves.toBeUndefined();
+    expect(await store.downloadIdOf('conn-to-expired')).toBeUndefined();
+  });
+
+  it('stores the token hash and never a token', async () => {
+    const stored = await store.get(downloadId);
+
+    expect(stored?.tokenHash).toBe('f'.repeat(64));
+    expect(stored).not.toHaveProperty('token');
+  });
+});
+
 describe('DownloadStore.markFailed', () => {
   it('never overwrites a READY download', async () => {
     const { store, sent } = fakeClient(() => ({ Attributes: record({ status: 'FAILED' }) }));
@@ -277,7 +438,7 @@ describe('DownloadStore.markFailed', () => {
   });
 
   it('returns the updated record', async () => {
-    const failed = record({ status: 'FAILED', error: { code: 'X', message: 'x' }, connectionId: 'c' });
+    const failed = record({ status: 'FAILED', error: { code: 'X', message: 'x' }, connections: { c: 1 } });
     const { store } = fakeClient(() => ({ Attributes: failed }));
 
     await expect(store.markFailed(DOWNLOAD_ID, { code: 'X', message: 'x' })).resolves.toEqual(failed);
@@ -302,8 +463,8 @@ describe('DownloadStore.markReady', () => {
     expect(update.UpdateExpression).not.toMatch(/(^|[^#\w])(status|url|size)\s*=/);
   });
 
-  it('stores every ready detail and returns the record with its connection', async () => {
-    const ready = record({ status: 'READY', connectionId: 'conn-9' });
+  it('stores every ready detail and returns the record with its connections', async () => {
+    const ready = record({ status: 'READY', connections: { 'conn-9': 1, 'conn-10': 2 } });
     const { store, sent } = fakeClient(() => ({ Attributes: ready }));
 
     await expect(store.markReady(DOWNLOAD_ID, READY_DETAILS)).resolves.toEqual(ready);
@@ -436,6 +597,7 @@ describe('the expressions DownloadStore sends', () => {
     ['markFailed', (store) => store.markFailed(DOWNLOAD_ID, { code: 'X', message: 'x' })],
     ['attachConnection', (store) => store.attachConnection(DOWNLOAD_ID, 'c')],
     ['detachConnection', (store) => store.detachConnection('c')],
+    ['removeConnections', (store) => store.removeConnections(DOWNLOAD_ID, ['a', 'b'])],
   ])('%s: no bare reserved word, every placeholder declared and used', async (_label, act) => {
     const expressions = await expressionsOf(act);
 

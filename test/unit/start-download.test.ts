@@ -1,9 +1,16 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient, StartExecutionCommandInput } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient, PutCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseDownloadKey } from '../../shared/download-key.ts';
-import { downloadIdFromExecutionArn, isDownloadId, toExecutionArn } from '../../shared/downloads/record.ts';
+import { hashDownloadToken, isTokenOf } from '../../shared/downloads/download-token.ts';
+import {
+  type DownloadRecord,
+  downloadIdFromExecutionArn,
+  isDownloadId,
+  toExecutionArn,
+} from '../../shared/downloads/record.ts';
 import { AsyncDownloadStarter, type WorkflowInput } from '../../shared/downloads/start-download.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { ServiceUnavailableError } from '../../shared/errors.ts';
@@ -114,7 +121,27 @@ describe('AsyncDownloadStarter.start', () => {
       bytes: 0,
       totalBytes: 500_000_000,
       fileName: 'résumé.csv',
+      tokenHash: hashDownloadToken(accepted.token),
+      connections: {},
     });
+  });
+
+  it('stores only the hash of the token it hands out, and a new token for every download', async () => {
+    const { starter, sent } = setup();
+
+    const first = await starter.start(REQUEST);
+    const second = await starter.start(REQUEST);
+
+    expect(first.token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
+    expect(second.token).not.toBe(first.token);
+    const items = sent
+      .filter((call) => call.name === 'PutCommand')
+      .map((call) => call.input as PutCommandInput);
+    expect(JSON.stringify(items)).not.toContain(first.token);
+    expect(JSON.stringify(items)).not.toContain(second.token);
+    expect(items[0]?.Item?.tokenHash).toBe(createHash('sha256').update(first.token).digest('hex'));
+    expect(isTokenOf(items[0]?.Item as DownloadRecord, first.token)).toBe(true);
+    expect(isTokenOf(items[0]?.Item as DownloadRecord, second.token)).toBe(false);
   });
 
   it('names the execution after the download id and passes key, query and range as input', async () => {
@@ -151,14 +178,15 @@ describe('AsyncDownloadStarter.start', () => {
 
     const accepted = await starter.start(REQUEST);
 
-    const { downloadId } = accepted;
+    const { downloadId, token } = accepted;
     expect(accepted).toEqual({
       downloadId,
       status: 'PENDING',
       executionArn: toExecutionArn(STATE_MACHINE_ARN, downloadId),
+      token,
       webSocketEndpoint: 'wss://ws.example.com/prod',
-      webSocketUrl: `wss://ws.example.com/prod?downloadId=${downloadId}`,
-      statusUrl: `https://api.example.com/prod/downloads/${downloadId}`,
+      webSocketUrl: `wss://ws.example.com/prod?downloadId=${downloadId}&token=${token}`,
+      statusUrl: `https://api.example.com/prod/downloads/${downloadId}?token=${token}`,
       expiresAt: new Date(NOW.getTime() + 3600 * 1000).toISOString(),
       reason: 'too-large-to-stream',
       size: 500_000_000,

@@ -1,20 +1,22 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { InvokeCommandInput, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it, vi } from 'vitest';
+import type { WebSocketAuth } from '../../shared/config.ts';
+import { createDownloadToken } from '../../shared/downloads/download-token.ts';
+import type { NotifyRequest } from '../../shared/downloads/notify.ts';
 import type { DownloadRecord, DownloadStatus } from '../../shared/downloads/record.ts';
-import type { DownloadStore } from '../../shared/downloads/store.ts';
-import {
-  CONNECT_DELIVERY_WAIT_MS,
-  connect,
-  disconnect,
-  message,
-  type NotifyRequest,
-} from '../../shared/downloads/websocket-routes.ts';
+import { type DownloadStore, MAX_CONNECTIONS_PER_DOWNLOAD } from '../../shared/downloads/store.ts';
+import { connect, disconnect, message } from '../../shared/downloads/websocket-routes.ts';
 
 const DOWNLOAD_ID = '5f0c2b1a-8d7e-4a6b-9c3d-2e1f0a9b8c7d';
 const OTHER_ID = '11111111-2222-4333-8444-555555555555';
+const UNKNOWN_ID = '99999999-8888-4777-8666-555555555555';
 const EXECUTION_ARN = `arn:aws:states:us-east-1:123456789012:execution:Downloads:${DOWNLOAD_ID}`;
 const logger = new Logger({ logLevel: 'SILENT' });
+const { token: TOKEN, tokenHash: TOKEN_HASH } = createDownloadToken();
+const { token: OTHER_TOKEN, tokenHash: OTHER_TOKEN_HASH } = createDownloadToken();
+/** The query a `webSocketUrl` carries. */
+const BY_URL = { downloadId: DOWNLOAD_ID, token: TOKEN };
 
 function record(status: DownloadStatus, overrides: Partial<DownloadRecord> = {}): DownloadRecord {
   return {
@@ -28,6 +30,8 @@ function record(status: DownloadStatus, overrides: Partial<DownloadRecord> = {})
     bytes: 10,
     totalBytes: 100,
     fileName: 'big.bin',
+    tokenHash: TOKEN_HASH,
+    connections: {},
     ...(status === 'READY'
       ? {
           url: 'https://bucket.example.com/big.bin?sig=1',
@@ -42,31 +46,42 @@ function record(status: DownloadStatus, overrides: Partial<DownloadRecord> = {})
 }
 
 /**
- * An in-memory store with the methods the routes use. `attachConnection` fails (returns undefined)
- * when `expiresBeforeAttach` is set, as the real conditional update does for a download that
- * expired between the read and the write.
+ * An in-memory store with the methods the routes use, keeping a connection set per download as
+ * the real one does (see download-store.test.ts for the real one against dynalite). `attachConnection`
+ * fails (returns undefined) when `expiresBeforeAttach` is set, as the real conditional update does
+ * for a download that expired between the read and the write.
  */
 function fakeStore(records: DownloadRecord[], options: { expiresBeforeAttach?: boolean } = {}) {
-  const byId = new Map(records.map((item) => [item.downloadId, { ...item }]));
+  const byId = new Map(
+    records.map((item) => [item.downloadId, { ...item, connections: { ...item.connections } }]),
+  );
   const bindings = new Map<string, string>();
+  let clock = 1_000;
   const fake = {
     get: vi.fn(async (downloadId: string) => byId.get(downloadId)),
     attachConnection: vi.fn(async (downloadId: string, connectionId: string) => {
       const item = byId.get(downloadId);
       if (!item || options.expiresBeforeAttach) return undefined;
-      item.connectionId = connectionId;
+      item.connections[connectionId] = clock++;
       bindings.set(connectionId, downloadId);
-      return { ...item };
+      const evicted = Object.entries(item.connections)
+        .filter(([id]) => id !== connectionId)
+        .sort(([, a], [, b]) => a - b)
+        .slice(0, Math.max(0, Object.keys(item.connections).length - MAX_CONNECTIONS_PER_DOWNLOAD))
+        .map(([id]) => id);
+      for (const id of evicted) delete item.connections[id];
+      return { record: { ...item, connections: { ...item.connections } }, evicted };
     }),
     downloadIdOf: vi.fn(async (connectionId: string) => bindings.get(connectionId)),
     detachConnection: vi.fn(async (connectionId: string) => {
       const downloadId = bindings.get(connectionId);
       const item = downloadId ? byId.get(downloadId) : undefined;
-      if (item?.connectionId === connectionId) delete item.connectionId;
+      if (item) delete item.connections[connectionId];
       bindings.delete(connectionId);
     }),
   } satisfies Partial<Record<keyof DownloadStore, unknown>>;
-  return { fake, store: fake as unknown as DownloadStore, byId, bindings };
+  const connectionsOf = (downloadId = DOWNLOAD_ID) => Object.keys(byId.get(downloadId)?.connections ?? {});
+  return { fake, store: fake as unknown as DownloadStore, byId, bindings, connectionsOf };
 }
 
 function fakeLambda(failure?: Error) {
@@ -84,11 +99,17 @@ function fakeLambda(failure?: Error) {
 
 function setup(
   records: DownloadRecord[],
-  options: { invokeFails?: Error; expiresBeforeAttach?: boolean } = {},
+  options: { invokeFails?: Error; expiresBeforeAttach?: boolean; webSocketAuth?: WebSocketAuth } = {},
 ) {
   const store = fakeStore(records, options);
   const lambda = fakeLambda(options.invokeFails);
-  const deps = { store: store.store, lambda: lambda.lambda, notifierFunctionName: 'notifier', logger };
+  const deps = {
+    store: store.store,
+    lambda: lambda.lambda,
+    notifierFunctionName: 'notifier',
+    webSocketAuth: options.webSocketAuth ?? ('token' as const),
+    logger,
+  };
   return { ...store, ...lambda, deps };
 }
 
@@ -102,44 +123,56 @@ function payloadOf(invocation: InvokeCommandInput | undefined): NotifyRequest {
   ) as NotifyRequest;
 }
 
-describe('connect: naming the download', () => {
+describe('connect: naming the download, with its token', () => {
   it.each([
-    ['the header as sent by wscat', { 'X-StateMachine-ExecutionArn': EXECUTION_ARN }],
-    ['the lower-case header', { 'x-statemachine-executionarn': EXECUTION_ARN }],
-    ['the upper-case header', { 'X-STATEMACHINE-EXECUTIONARN': EXECUTION_ARN }],
+    [
+      'the headers as sent by wscat',
+      { 'X-StateMachine-ExecutionArn': EXECUTION_ARN, 'X-Download-Token': TOKEN },
+    ],
+    ['the lower-case headers', { 'x-statemachine-executionarn': EXECUTION_ARN, 'x-download-token': TOKEN }],
+    ['the upper-case headers', { 'X-STATEMACHINE-EXECUTIONARN': EXECUTION_ARN, 'X-DOWNLOAD-TOKEN': TOKEN }],
   ])('binds the connection named by %s', async (_label, headers) => {
-    const { deps, byId } = setup([record('RUNNING')]);
+    const { deps, connectionsOf } = setup([record('RUNNING')]);
 
     const result = await connect(deps, { connectionId: 'conn-1', headers, query: undefined });
 
     expect(result.statusCode).toBe(200);
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+    expect(connectionsOf()).toEqual(['conn-1']);
   });
 
-  it('binds the connection named by ?executionArn=', async () => {
-    const { deps, byId } = setup([record('RUNNING')]);
+  it('binds the connection named by the ARN header with the token in the query', async () => {
+    const { deps, connectionsOf } = setup([record('RUNNING')]);
+
+    const result = await connect(deps, {
+      connectionId: 'conn-1',
+      headers: { 'X-StateMachine-ExecutionArn': EXECUTION_ARN },
+      query: { token: TOKEN },
+    });
+
+    expect(result.statusCode).toBe(200);
+    expect(connectionsOf()).toEqual(['conn-1']);
+  });
+
+  it('binds the connection named by ?executionArn=&token=', async () => {
+    const { deps, connectionsOf } = setup([record('RUNNING')]);
 
     const result = await connect(deps, {
       connectionId: 'conn-1',
       headers: {},
-      query: { executionArn: EXECUTION_ARN },
+      query: { executionArn: EXECUTION_ARN, token: TOKEN },
     });
 
     expect(result.statusCode).toBe(200);
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+    expect(connectionsOf()).toEqual(['conn-1']);
   });
 
-  it('binds the connection named by ?downloadId=', async () => {
-    const { deps, byId, bindings } = setup([record('PENDING')]);
+  it('binds the connection named by the webSocketUrl query (?downloadId=&token=)', async () => {
+    const { deps, connectionsOf, bindings } = setup([record('PENDING')]);
 
-    const result = await connect(deps, {
-      connectionId: 'conn-1',
-      headers: undefined,
-      query: { downloadId: DOWNLOAD_ID },
-    });
+    const result = await connect(deps, { connectionId: 'conn-1', headers: undefined, query: BY_URL });
 
     expect(result.statusCode).toBe(200);
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+    expect(connectionsOf()).toEqual(['conn-1']);
     expect(bindings.get('conn-1')).toBe(DOWNLOAD_ID);
   });
 
@@ -149,30 +182,30 @@ describe('connect: naming the download', () => {
   ])(
     'binds the connection named by ?downloadId= next to %s X-StateMachine-ExecutionArn header',
     async (_label, value) => {
-      const { deps, byId } = setup([record('PENDING')]);
+      const { deps, connectionsOf } = setup([record('PENDING')]);
 
       const result = await connect(deps, {
         connectionId: 'conn-1',
         headers: { 'X-StateMachine-ExecutionArn': value },
-        query: { downloadId: DOWNLOAD_ID },
+        query: BY_URL,
       });
 
       expect(result.statusCode).toBe(200);
-      expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+      expect(connectionsOf()).toEqual(['conn-1']);
     },
   );
 
   it('binds the connection named by ?executionArn= next to an empty header', async () => {
-    const { deps, byId } = setup([record('RUNNING')]);
+    const { deps, connectionsOf } = setup([record('RUNNING')]);
 
     const result = await connect(deps, {
       connectionId: 'conn-1',
       headers: { 'x-statemachine-executionarn': '' },
-      query: { executionArn: EXECUTION_ARN },
+      query: { executionArn: EXECUTION_ARN, token: TOKEN },
     });
 
     expect(result.statusCode).toBe(200);
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-1');
+    expect(connectionsOf()).toEqual(['conn-1']);
   });
 
   it('prefers the execution ARN over ?downloadId=', async () => {
@@ -181,114 +214,204 @@ describe('connect: naming the download', () => {
     await connect(deps, {
       connectionId: 'conn-1',
       headers: { 'X-StateMachine-ExecutionArn': EXECUTION_ARN },
-      query: { downloadId: OTHER_ID },
+      query: { downloadId: OTHER_ID, token: TOKEN },
     });
 
     expect(fake.attachConnection).toHaveBeenCalledWith(DOWNLOAD_ID, 'conn-1');
   });
 });
 
-describe('connect: refusals store nothing', () => {
-  it.each<[string, number, string, Record<string, string> | undefined, Record<string, string> | undefined]>([
-    ['no handle at all', 400, 'MissingDownload', undefined, undefined],
-    ['an unrelated header only', 400, 'MissingDownload', { 'x-other': EXECUTION_ARN }, {}],
-    ['an empty header only', 400, 'MissingDownload', { 'X-StateMachine-ExecutionArn': '' }, undefined],
-    ['a malformed download id', 400, 'InvalidDownloadId', {}, { downloadId: 'not-a-uuid' }],
-    ['an upper-case download id', 400, 'InvalidDownloadId', {}, { downloadId: DOWNLOAD_ID.toUpperCase() }],
-    [
-      'a malformed execution ARN',
-      400,
-      'InvalidExecutionArn',
-      { 'X-StateMachine-ExecutionArn': 'arn:aws:states:us-east-1:123:execution:x' },
-      undefined,
-    ],
-    [
-      'an execution ARN whose name is not a download id',
-      400,
-      'InvalidExecutionArn',
-      undefined,
-      { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Downloads:my-run' },
-    ],
-    ['an unknown download id', 404, 'DownloadNotFound', {}, { downloadId: OTHER_ID }],
-    [
-      'an ARN naming the download on another state machine',
-      404,
-      'DownloadNotFound',
-      { 'x-statemachine-executionarn': EXECUTION_ARN.replace(':Downloads:', ':Other:') },
-      undefined,
-    ],
-    [
-      'an ARN naming the download in another account',
-      404,
-      'DownloadNotFound',
-      undefined,
-      { executionArn: EXECUTION_ARN.replace('123456789012', '999999999999') },
-    ],
-  ])('refuses %s with %i %s', async (_label, status, code, headers, query) => {
-    const { deps, fake, invocations, byId } = setup([record('READY')]);
+type Refusal = [
+  string,
+  number,
+  string,
+  Record<string, string> | undefined,
+  Record<string, string> | undefined,
+];
 
-    const result = await connect(deps, { connectionId: 'conn-1', headers, query });
+const REFUSED_WHATEVER_THE_MODE: Refusal[] = [
+  ['no handle at all', 400, 'MissingDownload', undefined, undefined],
+  ['a token but no handle', 400, 'MissingDownload', { 'X-Download-Token': TOKEN }, undefined],
+  ['an unrelated header only', 400, 'MissingDownload', { 'x-other': EXECUTION_ARN }, {}],
+  ['an empty header only', 400, 'MissingDownload', { 'X-StateMachine-ExecutionArn': '' }, undefined],
+  ['a malformed download id', 400, 'InvalidDownloadId', {}, { downloadId: 'not-a-uuid', token: TOKEN }],
+  ['a malformed download id without a token', 400, 'InvalidDownloadId', {}, { downloadId: 'not-a-uuid' }],
+  [
+    'an upper-case download id',
+    400,
+    'InvalidDownloadId',
+    {},
+    { downloadId: DOWNLOAD_ID.toUpperCase(), token: TOKEN },
+  ],
+  [
+    'a malformed execution ARN',
+    400,
+    'InvalidExecutionArn',
+    { 'X-StateMachine-ExecutionArn': 'arn:aws:states:us-east-1:123:execution:x' },
+    undefined,
+  ],
+  [
+    'an execution ARN whose name is not a download id',
+    400,
+    'InvalidExecutionArn',
+    undefined,
+    { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Downloads:my-run', token: TOKEN },
+  ],
+  ['the download id alone', 401, 'DownloadTokenRequired', {}, { downloadId: DOWNLOAD_ID }],
+  [
+    'the download id with an empty token',
+    401,
+    'DownloadTokenRequired',
+    {},
+    { downloadId: DOWNLOAD_ID, token: '' },
+  ],
+  [
+    'the download id with a blank token header',
+    401,
+    'DownloadTokenRequired',
+    { 'X-Download-Token': '  ' },
+    { downloadId: DOWNLOAD_ID },
+  ],
+  [
+    'the execution ARN alone, in the query',
+    401,
+    'DownloadTokenRequired',
+    {},
+    { executionArn: EXECUTION_ARN },
+  ],
+  ['an unknown download id', 404, 'DownloadNotFound', {}, { downloadId: UNKNOWN_ID, token: TOKEN }],
+  [
+    'the download id with the token of another download',
+    403,
+    'InvalidDownloadToken',
+    {},
+    { downloadId: DOWNLOAD_ID, token: OTHER_TOKEN },
+  ],
+  [
+    'the download id with a token that is not one',
+    403,
+    'InvalidDownloadToken',
+    {},
+    { downloadId: DOWNLOAD_ID, token: TOKEN_HASH },
+  ],
+  [
+    'the ARN header with a wrong token',
+    403,
+    'InvalidDownloadToken',
+    { 'X-StateMachine-ExecutionArn': EXECUTION_ARN, 'X-Download-Token': OTHER_TOKEN },
+    undefined,
+  ],
+  [
+    'an ARN naming the download on another state machine',
+    404,
+    'DownloadNotFound',
+    {
+      'x-statemachine-executionarn': EXECUTION_ARN.replace(':Downloads:', ':Other:'),
+      'x-download-token': TOKEN,
+    },
+    undefined,
+  ],
+  [
+    'an ARN naming the download in another account',
+    404,
+    'DownloadNotFound',
+    undefined,
+    { executionArn: EXECUTION_ARN.replace('123456789012', '999999999999'), token: TOKEN },
+  ],
+];
 
-    expect(result.statusCode).toBe(status);
-    expect(problemCode(result.body)).toBe(code);
-    expect(fake.attachConnection).not.toHaveBeenCalled();
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBeUndefined();
-    expect(invocations).toEqual([]);
-  });
+describe.each<WebSocketAuth>(['token', 'execution-arn-header'])(
+  'connect: refusals store nothing (webSocketAuth %s)',
+  (webSocketAuth) => {
+    it.each(REFUSED_WHATEVER_THE_MODE)(
+      'refuses %s with %i %s',
+      async (_label, status, code, headers, query) => {
+        const { deps, fake, invocations, connectionsOf, bindings } = setup(
+          [record('READY'), record('READY', { downloadId: OTHER_ID, tokenHash: OTHER_TOKEN_HASH })],
+          { webSocketAuth },
+        );
 
-  it('refuses an expired download (the store reads it as absent) with 404', async () => {
-    // The real store treats an expired item as absent; see download-store.test.ts.
-    const { deps, fake, invocations } = setup([]);
+        const result = await connect(deps, { connectionId: 'conn-1', headers, query });
+
+        expect(result.statusCode).toBe(status);
+        expect(problemCode(result.body)).toBe(code);
+        expect(result.body).not.toContain('https://bucket.example.com');
+        expect(fake.attachConnection).not.toHaveBeenCalled();
+        expect(connectionsOf()).toEqual([]);
+        expect(bindings.size).toBe(0);
+        expect(invocations).toEqual([]);
+      },
+    );
+
+    it('looks nothing up for a request without a token', async () => {
+      const { deps, fake } = setup([record('READY')], { webSocketAuth });
+
+      await connect(deps, { connectionId: 'conn-1', headers: {}, query: { downloadId: DOWNLOAD_ID } });
+
+      expect(fake.get).not.toHaveBeenCalled();
+    });
+  },
+);
+
+describe('connect: the execution ARN header alone', () => {
+  it('is refused with 401 by default', async () => {
+    const { deps, fake, connectionsOf } = setup([record('READY')]);
 
     const result = await connect(deps, {
       connectionId: 'conn-1',
-      headers: {},
-      query: { downloadId: DOWNLOAD_ID },
+      headers: { 'X-StateMachine-ExecutionArn': EXECUTION_ARN },
+      query: undefined,
     });
 
-    expect(result.statusCode).toBe(404);
-    expect(problemCode(result.body)).toBe('DownloadNotFound');
-    expect(fake.attachConnection).not.toHaveBeenCalled();
-    expect(invocations).toEqual([]);
+    expect(result.statusCode).toBe(401);
+    expect(problemCode(result.body)).toBe('DownloadTokenRequired');
+    expect(fake.get).not.toHaveBeenCalled();
+    expect(connectionsOf()).toEqual([]);
   });
 
-  it('refuses with 404 when the download expires between the read and the conditional bind', async () => {
-    const { deps, bindings, invocations } = setup([record('READY')], { expiresBeforeAttach: true });
+  it('binds the connection when webSocketAuth is execution-arn-header (the original flow, opt-in)', async () => {
+    const { deps, connectionsOf, invocations } = setup([record('READY')], {
+      webSocketAuth: 'execution-arn-header',
+    });
 
     const result = await connect(deps, {
       connectionId: 'conn-1',
-      headers: {},
-      query: { downloadId: DOWNLOAD_ID },
+      headers: { 'X-StateMachine-ExecutionArn': EXECUTION_ARN },
+      query: undefined,
+    });
+
+    expect(result.statusCode).toBe(200);
+    expect(connectionsOf()).toEqual(['conn-1']);
+    expect(payloadOf(invocations[0])).toEqual({ downloadId: DOWNLOAD_ID, connectionId: 'conn-1' });
+  });
+
+  it('still needs a matching ARN in that mode', async () => {
+    const { deps, connectionsOf } = setup([record('READY')], { webSocketAuth: 'execution-arn-header' });
+
+    const result = await connect(deps, {
+      connectionId: 'conn-1',
+      headers: { 'X-StateMachine-ExecutionArn': EXECUTION_ARN.replace('123456789012', '999999999999') },
+      query: undefined,
     });
 
     expect(result.statusCode).toBe(404);
-    expect(problemCode(result.body)).toBe('DownloadNotFound');
-    expect(bindings.size).toBe(0);
-    expect(invocations).toEqual([]);
+    expect(connectionsOf()).toEqual([]);
   });
 });
 
 describe('connect: delivery of a settled download', () => {
   it.each(['READY', 'FAILED'] as const)(
-    'asks the notifier, asynchronously, to deliver a %s download',
+    'asks the notifier, asynchronously, to deliver a %s download to the new connection',
     async (status) => {
       const { deps, invocations } = setup([record(status)]);
 
-      const result = await connect(deps, {
-        connectionId: 'conn-7',
-        headers: {},
-        query: { downloadId: DOWNLOAD_ID },
-      });
+      const result = await connect(deps, { connectionId: 'conn-7', headers: {}, query: BY_URL });
 
       expect(result.statusCode).toBe(200);
       expect(invocations).toHaveLength(1);
       expect(invocations[0]?.FunctionName).toBe('notifier');
       expect(invocations[0]?.InvocationType).toBe('Event');
-      expect(payloadOf(invocations[0])).toEqual({
-        downloadId: DOWNLOAD_ID,
-        connectionId: 'conn-7',
-        waitForConnectionMs: CONNECT_DELIVERY_WAIT_MS,
-      });
+      expect(payloadOf(invocations[0])).toEqual({ downloadId: DOWNLOAD_ID, connectionId: 'conn-7' });
     },
   );
 
@@ -297,11 +420,7 @@ describe('connect: delivery of a settled download', () => {
     async (status) => {
       const { deps, invocations } = setup([record(status)]);
 
-      const result = await connect(deps, {
-        connectionId: 'conn-7',
-        headers: {},
-        query: { downloadId: DOWNLOAD_ID },
-      });
+      const result = await connect(deps, { connectionId: 'conn-7', headers: {}, query: BY_URL });
 
       expect(result.statusCode).toBe(200);
       expect(invocations).toEqual([]);
@@ -310,14 +429,13 @@ describe('connect: delivery of a settled download', () => {
 
   it('decides on the status the bind returned, not the one read before it', async () => {
     // The workflow may mark the download READY between findDownload and attachConnection.
-    const { deps, fake, invocations, byId } = setup([record('RUNNING')]);
-    fake.attachConnection.mockImplementationOnce(async (downloadId: string, connectionId: string) => ({
-      ...(byId.get(downloadId) as DownloadRecord),
-      ...record('READY'),
-      connectionId,
+    const { deps, fake, invocations } = setup([record('RUNNING')]);
+    fake.attachConnection.mockImplementationOnce(async (_downloadId: string, connectionId: string) => ({
+      record: record('READY', { connections: { [connectionId]: 1 } }),
+      evicted: [],
     }));
 
-    await connect(deps, { connectionId: 'conn-7', headers: {}, query: { downloadId: DOWNLOAD_ID } });
+    await connect(deps, { connectionId: 'conn-7', headers: {}, query: BY_URL });
 
     expect(invocations).toHaveLength(1);
   });
@@ -327,11 +445,7 @@ describe('connect: delivery of a settled download', () => {
       invokeFails: new Error('AccessDeniedException: arn:aws:iam::123456789012:role/secret-role'),
     });
 
-    const result = await connect(deps, {
-      connectionId: 'conn-7',
-      headers: {},
-      query: { downloadId: DOWNLOAD_ID },
-    });
+    const result = await connect(deps, { connectionId: 'conn-7', headers: {}, query: BY_URL });
 
     expect(invocations).toHaveLength(1);
     expect(result.statusCode).toBe(500);
@@ -344,44 +458,82 @@ describe('connect: delivery of a settled download', () => {
     const { deps, fake } = setup([record('RUNNING')]);
     fake.get.mockRejectedValueOnce(new Error('DynamoDB is down'));
 
-    const result = await connect(deps, {
-      connectionId: 'conn-7',
-      headers: {},
-      query: { downloadId: DOWNLOAD_ID },
-    });
+    const result = await connect(deps, { connectionId: 'conn-7', headers: {}, query: BY_URL });
 
     expect(result.statusCode).toBe(500);
     expect(result.body).not.toContain('DynamoDB is down');
   });
 });
 
+describe('connect: several connections for one download', () => {
+  it('keeps every connection bound: a second one does not replace the first', async () => {
+    const { deps, connectionsOf, invocations } = setup([record('RUNNING')]);
+
+    await connect(deps, { connectionId: 'conn-first', headers: {}, query: BY_URL });
+    await connect(deps, { connectionId: 'conn-second', headers: {}, query: BY_URL });
+
+    expect(connectionsOf().sort()).toEqual(['conn-first', 'conn-second']);
+    expect(invocations).toEqual([]);
+  });
+
+  it(`asks the notifier to close the oldest when connection ${MAX_CONNECTIONS_PER_DOWNLOAD + 1} arrives`, async () => {
+    const { deps, connectionsOf, invocations } = setup([record('RUNNING')]);
+    for (let i = 1; i <= MAX_CONNECTIONS_PER_DOWNLOAD; i++) {
+      await connect(deps, { connectionId: `conn-${i}`, headers: {}, query: BY_URL });
+    }
+    expect(invocations).toEqual([]);
+
+    const result = await connect(deps, { connectionId: 'conn-new', headers: {}, query: BY_URL });
+
+    expect(result.statusCode).toBe(200);
+    expect(connectionsOf()).toHaveLength(MAX_CONNECTIONS_PER_DOWNLOAD);
+    expect(connectionsOf()).toContain('conn-new');
+    expect(connectionsOf()).not.toContain('conn-1');
+    expect(invocations.map(payloadOf)).toEqual([{ downloadId: DOWNLOAD_ID, close: ['conn-1'] }]);
+  });
+
+  it('delivers a settled download and closes the oldest in one notifier request', async () => {
+    const full = Object.fromEntries(
+      Array.from({ length: MAX_CONNECTIONS_PER_DOWNLOAD }, (_, i) => [`conn-${i}`, i]),
+    );
+    const { deps, invocations } = setup([record('READY', { connections: full })]);
+
+    await connect(deps, { connectionId: 'conn-new', headers: {}, query: BY_URL });
+
+    expect(invocations.map(payloadOf)).toEqual([
+      { downloadId: DOWNLOAD_ID, connectionId: 'conn-new', close: ['conn-0'] },
+    ]);
+  });
+});
+
 describe('disconnect', () => {
   it('unbinds the connection from its download', async () => {
-    const { deps, byId, fake } = setup([record('RUNNING')]);
-    await connect(deps, { connectionId: 'conn-1', headers: {}, query: { downloadId: DOWNLOAD_ID } });
+    const { deps, connectionsOf, fake } = setup([record('RUNNING')]);
+    await connect(deps, { connectionId: 'conn-1', headers: {}, query: BY_URL });
 
     const result = await disconnect(deps, 'conn-1');
 
     expect(result.statusCode).toBe(200);
     expect(fake.detachConnection).toHaveBeenCalledWith('conn-1');
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBeUndefined();
+    expect(connectionsOf()).toEqual([]);
   });
 
-  it('leaves a newer connection of the same download bound', async () => {
-    const { deps, byId } = setup([record('RUNNING')]);
-    await connect(deps, { connectionId: 'conn-old', headers: {}, query: { downloadId: DOWNLOAD_ID } });
-    await connect(deps, { connectionId: 'conn-new', headers: {}, query: { downloadId: DOWNLOAD_ID } });
+  it('leaves the other connections of the same download bound, older and newer', async () => {
+    const { deps, connectionsOf } = setup([record('RUNNING')]);
+    for (const connectionId of ['conn-old', 'conn-mid', 'conn-new']) {
+      await connect(deps, { connectionId, headers: {}, query: BY_URL });
+    }
 
-    await disconnect(deps, 'conn-old');
+    await disconnect(deps, 'conn-mid');
 
-    expect(byId.get(DOWNLOAD_ID)?.connectionId).toBe('conn-new');
+    expect(connectionsOf().sort()).toEqual(['conn-new', 'conn-old']);
   });
 });
 
 describe('message', () => {
   async function bound(status: DownloadStatus) {
     const context = setup([record(status)]);
-    await connect(context.deps, { connectionId: 'conn-1', headers: {}, query: { downloadId: DOWNLOAD_ID } });
+    await connect(context.deps, { connectionId: 'conn-1', headers: {}, query: BY_URL });
     context.fake.get.mockClear();
     return context;
   }
@@ -410,7 +562,7 @@ describe('message', () => {
     });
   });
 
-  it('includes the URL in the status of a READY download, but never the connection id', async () => {
+  it('includes the URL in the status of a READY download, but never the connection id or the token hash', async () => {
     const { deps } = await bound('READY');
 
     const result = await message(deps, { connectionId: 'conn-1', body: '{"action":"status"}' });
@@ -422,6 +574,8 @@ describe('message', () => {
       expiresAt: '2025-06-01T12:15:00.000Z',
     });
     expect(result.body).not.toContain('conn-1');
+    expect(result.body).not.toContain(TOKEN_HASH);
+    expect(result.body).not.toContain('tokenHash');
   });
 
   it.each([
