@@ -14,6 +14,7 @@ import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
 import { createSigV4Authorizer, type LocalAuthMode } from './sigv4-auth.ts';
 import { startStepFunctions } from './step-functions.ts';
 import { installAwsLambdaGlobal } from './streaming-runtime.ts';
+import { loadSynthesizedWorkflow } from './synthesized-workflow.ts';
 import { startWebSocketGateway } from './websocket-gateway.ts';
 
 /** Options of the local stack; every port may be 0 (pick a free one). */
@@ -196,12 +197,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       };
 
     // The very definition `cdk synth` produces, with placeholder ARNs naming the function folders.
-    const { synthesizeStateMachineDefinition } = await import('../infra/local-definition.ts');
-    const synthesized = synthesizeStateMachineDefinition({
+    const stateMachineArn = `arn:aws:states:${localRegion()}:${LOCAL_ACCOUNT_ID}:stateMachine:DownloadWorkflow`;
+    const workflow = await loadSynthesizedWorkflow({
       region: localRegion(),
       accountId: LOCAL_ACCOUNT_ID,
+      stateMachineArn,
     });
-    const stateMachineArn = `arn:aws:states:${localRegion()}:${LOCAL_ACCOUNT_ID}:stateMachine:DownloadWorkflow`;
+    const synthesized = workflow.stateMachine;
     const taskHandlers = Object.fromEntries(
       Object.entries(synthesized.taskStates).map(([state, folder]) => [state, lazy(folder)]),
     );
@@ -246,12 +248,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // The deployed stack's rule: the workflow's executions that ended TIMED_OUT, ABORTED or FAILED
     // go to the watcher, invoked asynchronously as EventBridge invokes Lambda targets.
-    const { workflowEndedEventPattern } = await import('../infra/workflow-watch.ts');
     eventBus = createEventBus({
       rules: [
         {
           name: 'WorkflowEnded',
-          pattern: fromCdkEventPattern(workflowEndedEventPattern(stateMachineArn)),
+          pattern: fromCdkEventPattern(workflow.endedEventPattern),
           target: (event) => invokeAsynchronously(lambda.endpoint, 'workflow-ended', event),
         },
       ],
