@@ -1,4 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MiB, median } from './report.ts';
 
 /** Resident memory of a process, in bytes, from `/proc/<pid>/status`. */
 export interface ProcessMemory {
@@ -86,4 +88,49 @@ export function watchPeakRss(pid: number, intervalMs = 20): { stop(): PeakRss } 
       return result;
     },
   };
+}
+
+/** Peak RSS growth of a small and a large transfer over the same starting point. */
+export interface MemorySummary {
+  /** RSS of the warmed-up process just before the series. */
+  start: number;
+  smallPeak: number;
+  largePeak: number;
+  /** `peak − start`, medians. */
+  smallGrowth: number;
+  largeGrowth: number;
+}
+
+/**
+ * Compares the peaks of a series against the RSS before the whole series rather than each run
+ * against its own start: the RSS just before a single transfer swings by tens of MiB as garbage
+ * collection returns memory or not, while the peaks barely move. Memory kept from one transfer to
+ * the next counts as growth.
+ */
+export function summarizeMemory(
+  start: number,
+  small: readonly PeakRss[],
+  large: readonly PeakRss[],
+): MemorySummary {
+  const smallPeak = median(small.map((run) => run.peak));
+  const largePeak = median(large.map((run) => run.peak));
+  return {
+    start,
+    smallPeak,
+    largePeak,
+    smallGrowth: Math.max(0, smallPeak - start),
+    largeGrowth: Math.max(0, largePeak - start),
+  };
+}
+
+/** The RSS of `pid` once it has been idle for half a second, before a series. */
+export async function settledRss(pid: number): Promise<number> {
+  await sleep(500);
+  return readProcessMemory(pid).rss;
+}
+
+/** `0.9–19.1 MiB`: the spread of the naive per-run measure (peak − RSS just before that run). */
+export function ownStartSpread(runs: readonly PeakRss[]): string {
+  const growths = runs.map((run) => run.growth / MiB);
+  return `${Math.min(...growths).toFixed(1)}–${Math.max(...growths).toFixed(1)} MiB`;
 }

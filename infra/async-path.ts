@@ -13,8 +13,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { WebSocketAuth } from '../shared/config.ts';
 import { ENV } from '../shared/env-names.ts';
+import { type Settings, settingsEnvironment } from '../shared/settings.ts';
 import { DownloadFunction, type FunctionDefaults } from './functions.ts';
 import { acknowledgeWildcardResource, grantConnectionsApi, grantOnWildcardResources } from './grants.ts';
 import { buildDownloadDefinition } from './state-machine-definition.ts';
@@ -50,25 +50,15 @@ const WEBSOCKET_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   }),
 );
 
-/** Tunables of the async path; see `DownloadStackProps` for what each means. */
-export interface AsyncPathSettings {
-  /** What `$connect` accepts as proof (`WEBSOCKET_AUTH`). */
-  readonly webSocketAuth: WebSocketAuth;
-  readonly presignTtlSeconds: number;
-  readonly recordTtlSeconds: number;
-  readonly objectExpirationDays: number;
-  readonly uploadPartSizeBytes: number;
-  readonly uploadQueueSize: number;
-}
-
-export interface AsyncPathProps extends AsyncPathSettings {
+export interface AsyncPathProps {
   /** The REST API's root resource; this construct adds `/download/{key+}` and `/downloads/{downloadId}`. */
   readonly apiRoot: IResource;
   readonly guard: RestMethodGuard;
-  /** `UPSTREAM_*` variables, shared with the streaming path. */
-  readonly upstreamEnvironment: Readonly<Record<string, string>>;
-  /** The router streams bodies up to this many bytes and sends larger ones the async way. */
-  readonly streamMaxBytes: number;
+  /**
+   * The app's settings: each function gets the variables of the settings it reads
+   * (`settingsEnvironment`), and the bucket's lifecycle `objectExpirationDays`.
+   */
+  readonly settings: Readonly<Settings>;
   /** Concurrency reserved for the router; 0 reserves none. */
   readonly routerReservedConcurrency: number;
   /** Default route throttling of the WebSocket stage. */
@@ -122,7 +112,7 @@ export class AsyncPath extends Construct {
         {
           id: 'expire-downloads',
           prefix: DOWNLOAD_OBJECT_PREFIX,
-          expiration: Duration.days(props.objectExpirationDays),
+          expiration: Duration.days(props.settings.objectExpirationDays),
         },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
@@ -190,12 +180,10 @@ export class AsyncPath extends Construct {
       folder: 'fetch-to-s3',
       description: 'Copies an upstream file into S3 with a multipart upload and reports progress.',
       environment: {
-        ...props.upstreamEnvironment,
+        ...settingsEnvironment(props.settings, 'fetch-to-s3'),
         [ENV.downloadBucket]: bucketName,
         [ENV.downloadTable]: tableName,
         [ENV.webSocketManagementUrl]: managementUrl,
-        [ENV.uploadPartSizeBytes]: String(props.uploadPartSizeBytes),
-        [ENV.uploadQueueSize]: String(props.uploadQueueSize),
       },
       timeout: Duration.minutes(15),
       memorySize: 1024,
@@ -216,18 +204,14 @@ export class AsyncPath extends Construct {
       folder: 'presign',
       description: 'Presigns a GET URL for a copied download.',
       environment: {
+        ...settingsEnvironment(props.settings, 'presign'),
         [ENV.downloadBucket]: bucketName,
-        [ENV.presignTtlSeconds]: String(props.presignTtlSeconds),
       },
       invokedSynchronouslyBy: onStateMachine,
       defaults,
     });
     // A presigned URL carries exactly the signer's rights: GetObject on downloads only.
     const grantPresigning = (fn: DownloadFunction) => grantOnDownloadObjects(fn, 's3:GetObject');
-    const presignEnvironment = {
-      [ENV.downloadBucket]: bucketName,
-      [ENV.presignTtlSeconds]: String(props.presignTtlSeconds),
-    };
     grantPresigning(presign);
 
     const markReady = new DownloadFunction(this, 'MarkReadyFunction', {
@@ -243,10 +227,11 @@ export class AsyncPath extends Construct {
       folder: 'notify',
       description: 'Posts the ready message to the WebSocket connection of a download.',
       environment: {
+        ...settingsEnvironment(props.settings, 'notify'),
         [ENV.downloadTable]: tableName,
         [ENV.webSocketManagementUrl]: managementUrl,
         // Re-signs an expired URL for a client that connects late.
-        ...presignEnvironment,
+        [ENV.downloadBucket]: bucketName,
       },
       defaults,
     });
@@ -338,9 +323,9 @@ export class AsyncPath extends Construct {
       folder: 'websocket',
       description: 'WebSocket routes: binds connections to downloads and answers status requests.',
       environment: {
+        ...settingsEnvironment(props.settings, 'websocket'),
         [ENV.downloadTable]: tableName,
         [ENV.notifierFunctionName]: notify.functionName,
-        [ENV.webSocketAuth]: props.webSocketAuth,
       },
       invokedSynchronouslyBy: 'API Gateway (WebSocket routes)',
       defaults,
@@ -374,12 +359,10 @@ export class AsyncPath extends Construct {
       folder: 'download',
       description: 'Routes a download: streams what fits, starts the async copy for the rest.',
       environment: {
-        ...props.upstreamEnvironment,
-        [ENV.streamMaxBytes]: String(props.streamMaxBytes),
+        ...settingsEnvironment(props.settings, 'download'),
         [ENV.downloadTable]: tableName,
         [ENV.stateMachineArn]: this.stateMachine.stateMachineArn,
         [ENV.webSocketUrl]: webSocketUrl,
-        [ENV.recordTtlSeconds]: String(props.recordTtlSeconds),
       },
       timeout: STREAM_TIMEOUT,
       memorySize: 512,
@@ -396,10 +379,11 @@ export class AsyncPath extends Construct {
       folder: 'download-status',
       description: 'Answers GET /downloads/{downloadId} (polling alternative to the WebSocket).',
       environment: {
+        ...settingsEnvironment(props.settings, 'download-status'),
         [ENV.downloadTable]: tableName,
         [ENV.webSocketUrl]: webSocketUrl,
         // Re-signs an expired URL for a client that polls late.
-        ...presignEnvironment,
+        [ENV.downloadBucket]: bucketName,
       },
       timeout: Duration.seconds(10),
       invokedSynchronouslyBy: 'API Gateway (REST)',

@@ -17,191 +17,33 @@ import {
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import {
-  DEFAULT_STREAM_MAX_BYTES,
-  DEFAULT_WEBSOCKET_AUTH,
-  WEBSOCKET_AUTH_MODES,
-  type WebSocketAuth,
-} from '../shared/config.ts';
-import { ENV } from '../shared/env-names.ts';
+  type ApiAuth,
+  checkSetting,
+  DEFAULT_SETTINGS,
+  SETTINGS,
+  type Setting,
+  type SettingName,
+  type Settings,
+} from '../shared/settings.ts';
 import { AsyncPath } from './async-path.ts';
 import { DownloadFunction } from './functions.ts';
 import { alarmsOf, Monitoring } from './monitoring.ts';
 import { StreamingPath } from './streaming-path.ts';
 
-/** How the REST API authenticates callers. */
-export type ApiAuth = 'iam' | 'none';
+export type { ApiAuth };
 
 /**
  * The app's settings. Each one is a stack prop and a CDK context key of the same name
- * (`cdk deploy -c upstreamBaseUrl=https://files.example.com/exports/`, or `context` in `cdk.json`).
+ * (`cdk deploy -c upstreamBaseUrl=https://files.example.com/exports/`, or `context` in `cdk.json`);
+ * what each means, its default and its bounds are declared once, in `SETTINGS`
+ * (`shared/settings.ts`), which the functions' config loaders read too.
  */
-export interface DownloadSettings {
-  /**
-   * Base URL that download keys are appended to. Required for a real deployment.
-   * @default 'https://example.com/' — only so that `cdk synth` works offline; synth warns.
-   */
-  readonly upstreamBaseUrl: string;
-  /**
-   * Comma-separated extra origins that upstream redirects may lead to; the base URL's origin is
-   * always allowed.
-   * @default '' (none)
-   */
-  readonly upstreamAllowedOrigins: string;
-  /**
-   * Milliseconds to wait for upstream's status line and headers.
-   * @default 10000
-   */
-  readonly upstreamHeadersTimeoutMs: number;
-  /**
-   * Milliseconds upstream may stay silent mid-body before the transfer is aborted.
-   * @default 30000
-   */
-  readonly upstreamBodyTimeoutMs: number;
-  /**
-   * Largest body, in bytes, streamed through Lambda; `/download` sends larger (or unknown-length)
-   * files the async way and `/stream` answers 413. At most 200000000 (response streaming limit).
-   * @default 199229440 (190 MiB)
-   */
-  readonly streamMaxBytes: number;
-  /**
-   * Lifetime of presigned URLs in seconds (at most 7 days; a URL signed with the function's role
-   * credentials also stops working when that session expires).
-   * @default 900
-   */
-  readonly presignTtlSeconds: number;
-  /**
-   * How long a download record lives, in seconds (DynamoDB TTL on `expiresAt`).
-   * @default 604800 (7 days)
-   */
-  readonly recordTtlSeconds: number;
-  /**
-   * Days after which copied files under `downloads/` are deleted by an S3 lifecycle rule.
-   * @default 1
-   */
-  readonly objectExpirationDays: number;
-  /**
-   * Multipart part size in bytes, 5 MiB to 5 GiB. With 10,000 parts at most, this caps the
-   * largest copy (8 MiB → about 78 GiB).
-   * @default 8388608 (8 MiB)
-   */
-  readonly uploadPartSizeBytes: number;
-  /**
-   * Parts uploaded concurrently; `fetch-to-s3` holds about partSize × (queueSize + 1) in memory.
-   * @default 4
-   */
-  readonly uploadQueueSize: number;
-  /**
-   * `iam`: REST methods require SigV4-signed requests (`AuthorizationType.IAM`);
-   * `none`: anyone may call them. The Function URL always uses IAM.
-   * @default 'iam'
-   */
-  readonly apiAuth: ApiAuth;
-  /**
-   * What the WebSocket `$connect` accepts as proof that the caller started the download.
-   * `token`: the download token from the 202 answer (`?token=` or `X-Download-Token`); a download
-   * id or execution ARN alone gets nothing. `execution-arn-header`: also the
-   * `X-StateMachine-ExecutionArn` header alone, as the original sample did — an opt-in for old
-   * clients only: execution ARNs show up in consoles and logs.
-   * @default 'token'
-   */
-  readonly webSocketAuth: WebSocketAuth;
-  /**
-   * Write REST and WebSocket API access logs (JSON) to log groups. Needs the account's API
-   * Gateway CloudWatch role (set once per account and region, outside this stack).
-   * @default false
-   */
-  readonly apiAccessLogs: boolean;
-  /**
-   * `POWERTOOLS_LOG_LEVEL` of every function.
-   * @default 'INFO'
-   */
-  readonly logLevel: string;
-  /**
-   * Steady-state requests per second the REST stage accepts (every method; more get 429).
-   * @default 50
-   */
-  readonly restThrottlingRateLimit: number;
-  /**
-   * Requests the REST stage accepts at once above the steady rate.
-   * @default 100
-   */
-  readonly restThrottlingBurstLimit: number;
-  /**
-   * Steady-state messages (and connects) per second the WebSocket stage accepts, every route.
-   * @default 50
-   */
-  readonly webSocketThrottlingRateLimit: number;
-  /**
-   * Messages the WebSocket stage accepts at once above the steady rate.
-   * @default 100
-   */
-  readonly webSocketThrottlingBurstLimit: number;
-  /**
-   * Concurrency reserved for the stream function; 0 reserves none. Reserving any fails the deploy
-   * where the account's total concurrency is 10 (new accounts), so it is opt-in.
-   * @default 0 (none)
-   */
-  readonly streamReservedConcurrency: number;
-  /**
-   * Concurrency reserved for the router (`download`) function; 0 reserves none. See
-   * `streamReservedConcurrency`.
-   * @default 0 (none)
-   */
-  readonly routerReservedConcurrency: number;
-  /**
-   * ARN of an SNS topic that receives every alarm's ALARM and OK transitions.
-   * @default '' (alarms without actions; watch the dashboard)
-   */
-  readonly alarmTopicArn: string;
-}
+export type DownloadSettings = Settings;
 
 /** Defaults of every setting. */
-export const DEFAULT_DOWNLOAD_SETTINGS: DownloadSettings = {
-  upstreamBaseUrl: 'https://example.com/',
-  upstreamAllowedOrigins: '',
-  upstreamHeadersTimeoutMs: 10_000,
-  upstreamBodyTimeoutMs: 30_000,
-  streamMaxBytes: DEFAULT_STREAM_MAX_BYTES,
-  presignTtlSeconds: 900,
-  recordTtlSeconds: 86_400 * 7,
-  objectExpirationDays: 1,
-  uploadPartSizeBytes: 8 * 1024 * 1024,
-  uploadQueueSize: 4,
-  apiAuth: 'iam',
-  webSocketAuth: DEFAULT_WEBSOCKET_AUTH,
-  apiAccessLogs: false,
-  logLevel: 'INFO',
-  restThrottlingRateLimit: 50,
-  restThrottlingBurstLimit: 100,
-  webSocketThrottlingRateLimit: 50,
-  webSocketThrottlingBurstLimit: 100,
-  streamReservedConcurrency: 0,
-  routerReservedConcurrency: 0,
-  alarmTopicArn: '',
-};
+export const DEFAULT_DOWNLOAD_SETTINGS: Readonly<DownloadSettings> = DEFAULT_SETTINGS;
 
 export interface DownloadStackProps extends StackProps, Partial<DownloadSettings> {}
-
-const MIB = 1024 * 1024;
-
-/** Integer settings and their allowed ranges (the functions' config applies the same bounds). */
-const INTEGER_RANGES: Readonly<Partial<Record<keyof DownloadSettings, readonly [number, number]>>> = {
-  upstreamHeadersTimeoutMs: [100, 900_000],
-  upstreamBodyTimeoutMs: [100, 900_000],
-  streamMaxBytes: [0, 200_000_000],
-  presignTtlSeconds: [1, 604_800],
-  recordTtlSeconds: [60, 366 * 86_400],
-  objectExpirationDays: [1, 3650],
-  uploadPartSizeBytes: [5 * MIB, 5 * 1024 * MIB],
-  uploadQueueSize: [1, 64],
-  // API Gateway's default account quotas: 10,000 requests per second, bursts of 5,000.
-  restThrottlingRateLimit: [1, 10_000],
-  restThrottlingBurstLimit: [1, 5_000],
-  webSocketThrottlingRateLimit: [1, 10_000],
-  webSocketThrottlingBurstLimit: [1, 5_000],
-  streamReservedConcurrency: [0, 10_000],
-  routerReservedConcurrency: [0, 10_000],
-};
 
 /** An SNS topic ARN (`arn:aws:sns:eu-west-1:123456789012:alarms`), in any partition. */
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
@@ -209,12 +51,20 @@ const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256
 /** Throws one error naming every invalid setting. */
 export function validateDownloadSettings(settings: DownloadSettings): void {
   const problems: string[] = [];
-  for (const [name, range] of Object.entries(INTEGER_RANGES)) {
-    if (!range) continue;
-    const value = settings[name as keyof DownloadSettings];
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < range[0] || value > range[1]) {
-      problems.push(`${name} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);
-    }
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const declared: Setting = SETTINGS[name];
+    const value: unknown = settings[name];
+    // Same check as the functions' config loaders, so synth accepts exactly what they accept.
+    const checked =
+      declared.kind === 'integer' && typeof value !== 'number'
+        ? {
+            ok: false as const,
+            problem: `must be an integer from ${declared.min} to ${declared.max}, got ${String(value)}`,
+          }
+        : declared.kind === 'string' || (typeof value === 'string' && Token.isUnresolved(value))
+          ? { ok: true as const }
+          : checkSetting(declared, value);
+    if (!checked.ok) problems.push(`${name} ${checked.problem}`);
   }
   if (!Token.isUnresolved(settings.upstreamBaseUrl) && !isHttpUrl(settings.upstreamBaseUrl)) {
     problems.push(`upstreamBaseUrl must be an absolute http(s) URL, got "${settings.upstreamBaseUrl}"`);
@@ -222,14 +72,6 @@ export function validateDownloadSettings(settings: DownloadSettings): void {
   for (const origin of settings.upstreamAllowedOrigins.split(',').map((o) => o.trim())) {
     if (origin && !isHttpUrl(origin))
       problems.push(`upstreamAllowedOrigins has an invalid origin "${origin}"`);
-  }
-  if (settings.apiAuth !== 'iam' && settings.apiAuth !== 'none') {
-    problems.push(`apiAuth must be "iam" or "none", got "${String(settings.apiAuth)}"`);
-  }
-  if (!(WEBSOCKET_AUTH_MODES as readonly string[]).includes(settings.webSocketAuth)) {
-    problems.push(
-      `webSocketAuth must be ${WEBSOCKET_AUTH_MODES.map((mode) => `"${mode}"`).join(' or ')}, got "${String(settings.webSocketAuth)}"`,
-    );
   }
   if (
     settings.alarmTopicArn &&
@@ -256,16 +98,17 @@ function isHttpUrl(value: string): boolean {
  */
 export function downloadSettingsFromContext(scope: Construct): Partial<DownloadSettings> {
   const settings: Record<string, unknown> = {};
-  for (const [name, fallback] of Object.entries(DEFAULT_DOWNLOAD_SETTINGS)) {
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const kind = SETTINGS[name].kind;
     const raw: unknown = scope.node.tryGetContext(name);
     if (raw === undefined || raw === null) continue;
-    if (typeof fallback === 'number') {
+    if (kind === 'integer') {
       const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
       if (String(raw).trim() === '' || !Number.isFinite(value)) {
         throw new Error(`context ${name} must be a number, got "${String(raw)}"`);
       }
       settings[name] = value;
-    } else if (typeof fallback === 'boolean') {
+    } else if (kind === 'boolean') {
       const value = String(raw).trim().toLowerCase();
       if (value !== 'true' && value !== 'false') {
         throw new Error(`context ${name} must be true or false, got "${String(raw)}"`);
@@ -343,39 +186,23 @@ export class DownloadStack extends Stack {
     this.acknowledgeRestApiFindings(settings);
 
     const defaults = { logLevel: settings.logLevel };
-    const upstreamEnvironment: Record<string, string> = {
-      [ENV.upstreamBaseUrl]: settings.upstreamBaseUrl,
-      [ENV.upstreamHeadersTimeoutMs]: String(settings.upstreamHeadersTimeoutMs),
-      [ENV.upstreamBodyTimeoutMs]: String(settings.upstreamBodyTimeoutMs),
-      ...(settings.upstreamAllowedOrigins
-        ? { [ENV.upstreamAllowedOrigins]: settings.upstreamAllowedOrigins }
-        : {}),
-    };
-
     this.streamingPath = new StreamingPath(this, 'StreamingPath', {
       apiRoot: this.restApi.root,
       guard,
-      streamEnvironment: { ...upstreamEnvironment, [ENV.streamMaxBytes]: String(settings.streamMaxBytes) },
+      settings,
       reservedConcurrency: settings.streamReservedConcurrency,
       defaults,
     });
     this.asyncPath = new AsyncPath(this, 'AsyncPath', {
       apiRoot: this.restApi.root,
       guard,
-      upstreamEnvironment,
-      streamMaxBytes: settings.streamMaxBytes,
+      settings,
       routerReservedConcurrency: settings.routerReservedConcurrency,
       webSocketThrottle: {
         rateLimit: settings.webSocketThrottlingRateLimit,
         burstLimit: settings.webSocketThrottlingBurstLimit,
       },
       accessLogs: settings.apiAccessLogs,
-      presignTtlSeconds: settings.presignTtlSeconds,
-      recordTtlSeconds: settings.recordTtlSeconds,
-      objectExpirationDays: settings.objectExpirationDays,
-      uploadPartSizeBytes: settings.uploadPartSizeBytes,
-      uploadQueueSize: settings.uploadQueueSize,
-      webSocketAuth: settings.webSocketAuth,
       defaults,
     });
 
@@ -445,28 +272,9 @@ export class DownloadStack extends Stack {
 }
 
 function withDefaults(props: DownloadStackProps): DownloadSettings {
-  const d = DEFAULT_DOWNLOAD_SETTINGS;
-  return {
-    upstreamBaseUrl: props.upstreamBaseUrl ?? d.upstreamBaseUrl,
-    upstreamAllowedOrigins: props.upstreamAllowedOrigins ?? d.upstreamAllowedOrigins,
-    upstreamHeadersTimeoutMs: props.upstreamHeadersTimeoutMs ?? d.upstreamHeadersTimeoutMs,
-    upstreamBodyTimeoutMs: props.upstreamBodyTimeoutMs ?? d.upstreamBodyTimeoutMs,
-    streamMaxBytes: props.streamMaxBytes ?? d.streamMaxBytes,
-    presignTtlSeconds: props.presignTtlSeconds ?? d.presignTtlSeconds,
-    recordTtlSeconds: props.recordTtlSeconds ?? d.recordTtlSeconds,
-    objectExpirationDays: props.objectExpirationDays ?? d.objectExpirationDays,
-    uploadPartSizeBytes: props.uploadPartSizeBytes ?? d.uploadPartSizeBytes,
-    uploadQueueSize: props.uploadQueueSize ?? d.uploadQueueSize,
-    apiAuth: props.apiAuth ?? d.apiAuth,
-    webSocketAuth: props.webSocketAuth ?? d.webSocketAuth,
-    apiAccessLogs: props.apiAccessLogs ?? d.apiAccessLogs,
-    logLevel: props.logLevel ?? d.logLevel,
-    restThrottlingRateLimit: props.restThrottlingRateLimit ?? d.restThrottlingRateLimit,
-    restThrottlingBurstLimit: props.restThrottlingBurstLimit ?? d.restThrottlingBurstLimit,
-    webSocketThrottlingRateLimit: props.webSocketThrottlingRateLimit ?? d.webSocketThrottlingRateLimit,
-    webSocketThrottlingBurstLimit: props.webSocketThrottlingBurstLimit ?? d.webSocketThrottlingBurstLimit,
-    streamReservedConcurrency: props.streamReservedConcurrency ?? d.streamReservedConcurrency,
-    routerReservedConcurrency: props.routerReservedConcurrency ?? d.routerReservedConcurrency,
-    alarmTopicArn: props.alarmTopicArn ?? d.alarmTopicArn,
-  };
+  const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    if (props[name] !== undefined) settings[name] = props[name];
+  }
+  return settings as DownloadSettings;
 }

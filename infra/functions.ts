@@ -138,6 +138,8 @@ export class DownloadFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.folder,
         POWERTOOLS_LOG_LEVEL: props.defaults.logLevel,
+        // Powertools Metrics (EMF): every function's metrics in one namespace, dimension `service`.
+        POWERTOOLS_METRICS_NAMESPACE: 'LargeDownloads',
         ...props.environment,
       },
       bundling: FUNCTION_BUNDLING,

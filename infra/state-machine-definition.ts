@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import { RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
 
 /**
  * State names of the async download workflow. The local stack maps Task states to handlers by
@@ -28,8 +29,11 @@ export const STATE_NAMES = {
   downloadFailed: 'DownloadFailed',
 } as const;
 
-/** Errors thrown by `fetch-to-s3` that are worth another attempt (named errors, see STYLE.md). */
-export const FETCH_RETRYABLE_ERRORS = ['UpstreamUnavailableError', 'UpstreamTimeoutError', 'S3UploadError'];
+/**
+ * Errors thrown by `fetch-to-s3` that are worth another attempt: the `retryable` names of the
+ * error catalogue (`ERRORS` in `shared/errors.ts`).
+ */
+export const FETCH_RETRYABLE_ERRORS: string[] = [...RETRYABLE_ERROR_NAMES];
 
 /** The Lambda functions behind the workflow's Task states. */
 export interface DownloadWorkflowFunctions {

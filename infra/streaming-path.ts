@@ -9,6 +9,7 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import { FunctionUrlAuthType, type IFunctionUrl, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { type Settings, settingsEnvironment } from '../shared/settings.ts';
 import { DownloadFunction, type FunctionDefaults } from './functions.ts';
 
 /** The longest a streamed response may run (Lambda and API Gateway STREAM mode both cap at 15 minutes). */
@@ -54,8 +55,8 @@ export interface StreamingPathProps {
   /** The REST API's root resource; this construct adds `/stream/{key+}` under it. */
   readonly apiRoot: IResource;
   readonly guard: RestMethodGuard;
-  /** Upstream and `STREAM_MAX_BYTES` variables, shared with the router. */
-  readonly streamEnvironment: Readonly<Record<string, string>>;
+  /** The app's settings; the function gets the variables of those it reads (`settingsEnvironment`). */
+  readonly settings: Readonly<Settings>;
   /** Concurrency reserved for the stream function; 0 reserves none. */
   readonly reservedConcurrency: number;
   readonly defaults: FunctionDefaults;
@@ -76,7 +77,7 @@ export class StreamingPath extends Construct {
     this.function = new DownloadFunction(this, 'StreamFunction', {
       folder: 'stream',
       description: 'Streams an upstream file to the client (REST STREAM mode and Function URL).',
-      environment: props.streamEnvironment,
+      environment: settingsEnvironment(props.settings, 'stream'),
       timeout: STREAM_TIMEOUT,
       memorySize: 512,
       reservedConcurrency: props.reservedConcurrency,

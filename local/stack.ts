@@ -280,6 +280,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // Local S3 servers speak path-style and do not implement the newer default checksums.
       AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      // No X-Ray daemon listens here. Powertools' Tracer is off without AWS_EXECUTION_ENV anyway,
+      // but the real runtime client (`--runtime ric`) sets it, and tracing would then log
+      // "missing context" errors for every SDK call.
+      POWERTOOLS_TRACE_ENABLED: 'false',
+      // EMF lines are plain stdout JSON, not log records, so no log level hides them; off unless
+      // the caller asks for them (POWERTOOLS_METRICS_DISABLED=false npm start).
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       [ENV.s3ForcePathStyle]: 'true',
       [ENV.upstreamBaseUrl]: upstreamBaseUrl,
       [ENV.downloadBucket]: BUCKET,

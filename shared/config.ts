@@ -1,4 +1,15 @@
 import { ENV } from './env-names.ts';
+import {
+  checkSetting,
+  SETTINGS,
+  type Setting,
+  type SettingName,
+  type Settings,
+  WEBSOCKET_AUTH_MODES,
+  type WebSocketAuth,
+} from './settings.ts';
+
+export { WEBSOCKET_AUTH_MODES, type WebSocketAuth };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -8,7 +19,7 @@ export class ConfigError extends Error {
 }
 
 /** Default largest streamed body: 190 MiB, under the 200 MB response-streaming limit in either reading. */
-export const DEFAULT_STREAM_MAX_BYTES = 190 * 1024 * 1024;
+export const DEFAULT_STREAM_MAX_BYTES = SETTINGS.streamMaxBytes.default;
 
 function required(env: Env, name: string): string {
   const value = env[name]?.trim();
@@ -16,22 +27,19 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-function integer(
-  env: Env,
-  name: string,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(
-      `environment variable ${name} must be an integer from ${min} to ${max}, got "${raw}"`,
-    );
-  }
-  return value;
+type EnvSettingName = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { env: string } ? K : never;
+}[SettingName];
+
+/** Reads a setting's variable, checked against the catalogue (`shared/settings.ts`); unset → default. */
+function setting<K extends EnvSettingName>(env: Env, name: K): Settings[K] {
+  const declared: Setting = SETTINGS[name];
+  const variable = declared.env as string;
+  const raw = env[variable]?.trim();
+  if (!raw) return declared.default as Settings[K];
+  const checked = checkSetting(declared, raw);
+  if (!checked.ok) throw new ConfigError(`environment variable ${variable} ${checked.problem}`);
+  return checked.value as Settings[K];
 }
 
 function url(env: Env, name: string, protocols: readonly string[]): URL {
@@ -46,15 +54,6 @@ function url(env: Env, name: string, protocols: readonly string[]): URL {
     throw new ConfigError(`environment variable ${name} must use ${protocols.join(' or ')}, got "${raw}"`);
   }
   return parsed;
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw new ConfigError(`environment variable ${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
-  }
-  return raw as T;
 }
 
 function boolean(env: Env, name: string): boolean {
@@ -100,8 +99,8 @@ export function loadUpstreamConfig(env: Env = process.env): UpstreamConfig {
   return {
     baseUrl,
     allowedOrigins,
-    headersTimeoutMs: integer(env, ENV.upstreamHeadersTimeoutMs, 10_000, 100, 900_000),
-    bodyTimeoutMs: integer(env, ENV.upstreamBodyTimeoutMs, 30_000, 100, 900_000),
+    headersTimeoutMs: setting(env, 'upstreamHeadersTimeoutMs'),
+    bodyTimeoutMs: setting(env, 'upstreamBodyTimeoutMs'),
   };
 }
 
@@ -115,8 +114,7 @@ export interface StreamConfig {
 export function loadStreamConfig(env: Env = process.env): StreamConfig {
   return {
     upstream: loadUpstreamConfig(env),
-    // 200 MB is the platform's hard limit for one streamed response.
-    streamMaxBytes: integer(env, ENV.streamMaxBytes, DEFAULT_STREAM_MAX_BYTES, 0, 200_000_000),
+    streamMaxBytes: setting(env, 'streamMaxBytes'),
   };
 }
 
@@ -137,7 +135,7 @@ export function loadRouterConfig(env: Env = process.env): RouterConfig {
     downloadTable: required(env, ENV.downloadTable),
     stateMachineArn: required(env, ENV.stateMachineArn),
     webSocketUrl: url(env, ENV.webSocketUrl, ['ws:', 'wss:']).href.replace(/\/$/, ''),
-    recordTtlSeconds: integer(env, ENV.recordTtlSeconds, 7 * 24 * 3600, 60),
+    recordTtlSeconds: setting(env, 'recordTtlSeconds'),
   };
 }
 
@@ -163,15 +161,7 @@ export function loadStatusConfig(env: Env = process.env): StatusConfig {
   };
 }
 
-/**
- * What `$connect` accepts as proof that the caller started the download:
- * - `token`: the download's token (`?token=` or `X-Download-Token`), whatever names the download;
- * - `execution-arn-header`: the token, or the `X-StateMachine-ExecutionArn` header alone, as in the
- *   original sample (an opt-in for old clients: execution ARNs show up in consoles and logs).
- */
-export const WEBSOCKET_AUTH_MODES = ['token', 'execution-arn-header'] as const;
-export type WebSocketAuth = (typeof WEBSOCKET_AUTH_MODES)[number];
-export const DEFAULT_WEBSOCKET_AUTH: WebSocketAuth = 'token';
+export const DEFAULT_WEBSOCKET_AUTH: WebSocketAuth = SETTINGS.webSocketAuth.default;
 
 /** Settings of the WebSocket routes. */
 export interface WebSocketConfig extends TableConfig {
@@ -183,7 +173,7 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
   return {
     ...loadTableConfig(env),
     notifierFunctionName: required(env, ENV.notifierFunctionName),
-    webSocketAuth: oneOf(env, ENV.webSocketAuth, WEBSOCKET_AUTH_MODES, DEFAULT_WEBSOCKET_AUTH),
+    webSocketAuth: setting(env, 'webSocketAuth'),
   };
 }
 
@@ -219,9 +209,8 @@ export function loadFetchConfig(env: Env = process.env): FetchConfig {
     ...loadNotifyConfig(env),
     upstream: loadUpstreamConfig(env),
     downloadBucket: required(env, ENV.downloadBucket),
-    // S3 parts are 5 MiB to 5 GiB; 10,000 parts of 8 MiB cover 78 GiB.
-    partSizeBytes: integer(env, ENV.uploadPartSizeBytes, 8 * 1024 * 1024, 5 * 1024 * 1024, 5 * 1024 ** 3),
-    queueSize: integer(env, ENV.uploadQueueSize, 4, 1, 32),
+    partSizeBytes: setting(env, 'uploadPartSizeBytes'),
+    queueSize: setting(env, 'uploadQueueSize'),
   };
 }
 
@@ -234,8 +223,7 @@ export interface PresignConfig {
 export function loadPresignConfig(env: Env = process.env): PresignConfig {
   return {
     downloadBucket: required(env, ENV.downloadBucket),
-    // SigV4 presigned URLs live at most 7 days (and no longer than the signing role's session).
-    presignTtlSeconds: integer(env, ENV.presignTtlSeconds, 900, 1, 7 * 24 * 3600),
+    presignTtlSeconds: setting(env, 'presignTtlSeconds'),
   };
 }
 

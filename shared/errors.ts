@@ -17,61 +17,116 @@ export class HttpError extends Error {
   }
 }
 
+/** What one named error means to a client, to a download record and to the workflow. */
+export interface ErrorEntry {
+  /** HTTP status of the answer when the error reaches an API (absent: never does). */
+  readonly status?: number;
+  /** The problem document's `code` when the class fixes it (others take it per instance). */
+  readonly code?: string;
+  /** The download record's `error.code` when a workflow task fails with this error. */
+  readonly failureCode?: string;
+  /** Step Functions retries `FetchToS3` on it (the failure may heal). */
+  readonly retryable: boolean;
+}
+
+/**
+ * Every error name that crosses a boundary (HTTP answer, Step Functions `Error`), declared once.
+ * The classes below take their status and code from it, `shared/downloads/failure.ts` maps a
+ * caught error to the record's code with it, and `infra/state-machine-definition.ts` builds the
+ * `FetchToS3` Retry list from the `retryable` ones, in this order.
+ */
+export const ERRORS = {
+  BadRequestError: { status: 400, failureCode: 'InvalidKey', retryable: false },
+  UnauthorizedError: { status: 401, retryable: false },
+  ForbiddenError: { status: 403, retryable: false },
+  NotFoundError: { status: 404, failureCode: 'UpstreamNotFound', retryable: false },
+  PayloadTooLargeError: { status: 413, code: 'TooLargeForStreaming', retryable: false },
+  FileTooLargeError: { status: 413, code: 'FileTooLarge', failureCode: 'FileTooLarge', retryable: false },
+  RangeNotSatisfiableError: {
+    status: 416,
+    code: 'RangeNotSatisfiable',
+    failureCode: 'RangeNotSatisfiable',
+    retryable: false,
+  },
+  UpstreamUnavailableError: { status: 502, failureCode: 'UpstreamFailed', retryable: true },
+  UpstreamRejectedError: { status: 502, failureCode: 'UpstreamRejected', retryable: false },
+  UpstreamTimeoutError: {
+    status: 504,
+    code: 'UpstreamTimeout',
+    failureCode: 'UpstreamTimeout',
+    retryable: true,
+  },
+  ServiceUnavailableError: { status: 503, retryable: false },
+  /** `shared/downloads/copy-to-s3.ts`: S3 itself failed during the copy. */
+  S3UploadError: { failureCode: 'StorageFailed', retryable: true },
+  /** `shared/downloads/copy-to-s3.ts`: the copy ran out of function time. */
+  CopyTimeoutError: { failureCode: 'CopyTimeout', retryable: false },
+  /** Step Functions' own: a state ran past its `TimeoutSeconds`. */
+  'States.Timeout': { failureCode: 'Timeout', retryable: false },
+} as const satisfies Record<string, ErrorEntry>;
+
+export type ErrorName = keyof typeof ERRORS;
+
+/** Names of the errors worth another attempt, in catalogue order. */
+export const RETRYABLE_ERROR_NAMES: readonly ErrorName[] = (Object.keys(ERRORS) as ErrorName[]).filter(
+  (name) => (ERRORS[name] as ErrorEntry).retryable,
+);
+
 /** 400: the key or a parameter is malformed. */
 export class BadRequestError extends HttpError {
-  override readonly name = 'BadRequestError';
+  override readonly name = 'BadRequestError' satisfies ErrorName;
   constructor(code: string, message: string, extra?: Record<string, unknown>) {
-    super(400, code, message, extra);
+    super(ERRORS.BadRequestError.status, code, message, extra);
   }
 }
 
 /** 401: the request carries no credential where one is needed (e.g. no download token). */
 export class UnauthorizedError extends HttpError {
-  override readonly name = 'UnauthorizedError';
+  override readonly name = 'UnauthorizedError' satisfies ErrorName;
   constructor(code: string, message: string) {
-    super(401, code, message);
+    super(ERRORS.UnauthorizedError.status, code, message);
   }
 }
 
 /** 403: the credential the request carries does not grant it (e.g. a wrong download token). */
 export class ForbiddenError extends HttpError {
-  override readonly name = 'ForbiddenError';
+  override readonly name = 'ForbiddenError' satisfies ErrorName;
   constructor(code: string, message: string) {
-    super(403, code, message);
+    super(ERRORS.ForbiddenError.status, code, message);
   }
 }
 
 /** 404: unknown download, or upstream has no such file. */
 export class NotFoundError extends HttpError {
-  override readonly name = 'NotFoundError';
+  override readonly name = 'NotFoundError' satisfies ErrorName;
   constructor(code: string, message: string) {
-    super(404, code, message);
+    super(ERRORS.NotFoundError.status, code, message);
   }
 }
 
 /** 413: too large for the streaming path; `extra` names the async alternative. */
 export class PayloadTooLargeError extends HttpError {
-  override readonly name = 'PayloadTooLargeError';
+  override readonly name = 'PayloadTooLargeError' satisfies ErrorName;
   constructor(message: string, extra: Record<string, unknown>) {
-    super(413, 'TooLargeForStreaming', message, extra);
+    super(ERRORS.PayloadTooLargeError.status, ERRORS.PayloadTooLargeError.code, message, extra);
   }
 }
 
 /** The body grew past what this path can carry (announced length unknown). Retrying will not help. */
 export class FileTooLargeError extends HttpError {
-  override readonly name = 'FileTooLargeError';
+  override readonly name = 'FileTooLargeError' satisfies ErrorName;
   constructor(message: string) {
-    super(413, 'FileTooLarge', message);
+    super(ERRORS.FileTooLargeError.status, ERRORS.FileTooLargeError.code, message);
   }
 }
 
 /** 416: upstream refused the requested range. */
 export class RangeNotSatisfiableError extends HttpError {
-  override readonly name = 'RangeNotSatisfiableError';
+  override readonly name = 'RangeNotSatisfiableError' satisfies ErrorName;
   constructor(contentRange: string | undefined) {
     super(
-      416,
-      'RangeNotSatisfiable',
+      ERRORS.RangeNotSatisfiableError.status,
+      ERRORS.RangeNotSatisfiableError.code,
       'The requested range is not satisfiable',
       contentRange ? { contentRange } : {},
     );
@@ -80,33 +135,33 @@ export class RangeNotSatisfiableError extends HttpError {
 
 /** 502 that may heal: upstream 5xx/429, refused or broken connection. Step Functions retries it. */
 export class UpstreamUnavailableError extends HttpError {
-  override readonly name = 'UpstreamUnavailableError';
+  override readonly name = 'UpstreamUnavailableError' satisfies ErrorName;
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(502, code, message, {}, options);
+    super(ERRORS.UpstreamUnavailableError.status, code, message, {}, options);
   }
 }
 
 /** 502 that will not heal: upstream refused the request, or redirected somewhere not allowed. */
 export class UpstreamRejectedError extends HttpError {
-  override readonly name = 'UpstreamRejectedError';
+  override readonly name = 'UpstreamRejectedError' satisfies ErrorName;
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(502, code, message, {}, options);
+    super(ERRORS.UpstreamRejectedError.status, code, message, {}, options);
   }
 }
 
 /** 504: upstream did not answer in time. */
 export class UpstreamTimeoutError extends HttpError {
-  override readonly name = 'UpstreamTimeoutError';
+  override readonly name = 'UpstreamTimeoutError' satisfies ErrorName;
   constructor(message: string, options?: ErrorOptions) {
-    super(504, 'UpstreamTimeout', message, {}, options);
+    super(ERRORS.UpstreamTimeoutError.status, ERRORS.UpstreamTimeoutError.code, message, {}, options);
   }
 }
 
 /** 503: a dependency (S3, DynamoDB, Step Functions) failed; the client may retry. */
 export class ServiceUnavailableError extends HttpError {
-  override readonly name = 'ServiceUnavailableError';
+  override readonly name = 'ServiceUnavailableError' satisfies ErrorName;
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(503, code, message, {}, options);
+    super(ERRORS.ServiceUnavailableError.status, code, message, {}, options);
   }
 }
 

@@ -7,20 +7,24 @@ import { type CopiedObject, copyToS3 } from '../../shared/downloads/copy-to-s3.t
 import type { WorkflowInput } from '../../shared/downloads/start-download.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { createMetrics, observeInvocation } from '../../shared/observability.ts';
 
 const logger = createLogger('fetch-to-s3');
+const metrics = createMetrics('fetch-to-s3');
 const s3 = createS3Client();
 const documentClient = createDocumentClient();
 let config: FetchConfig | undefined;
 let poster: ConnectionPoster | undefined;
 
 /** Step Functions task `FetchToS3`: upstream → S3 multipart upload, with progress. */
-export async function handler(input: WorkflowInput, context: Context): Promise<CopiedObject> {
-  config ??= loadFetchConfig();
-  poster ??= new ConnectionPoster(createManagementClient(config.webSocketManagementUrl));
-  logger.appendKeys({ downloadId: input.downloadId });
-  const store = new DownloadStore(documentClient, config.downloadTable);
-  // Stop 20 s early: enough to abort the multipart upload and fail with a named error.
-  const signal = deadlineSignal(context, 20_000);
-  return copyToS3(input, { config, s3, store, poster, logger, signal });
+export function handler(input: WorkflowInput, context: Context): Promise<CopiedObject> {
+  return observeInvocation({ logger, metrics }, { context, correlationId: input.downloadId }, () => {
+    config ??= loadFetchConfig();
+    poster ??= new ConnectionPoster(createManagementClient(config.webSocketManagementUrl));
+    logger.appendKeys({ downloadId: input.downloadId });
+    const store = new DownloadStore(documentClient, config.downloadTable);
+    // Stop 20 s early: enough to abort the multipart upload and fail with a named error.
+    const signal = deadlineSignal(context, 20_000);
+    return copyToS3(input, { config, s3, store, poster, logger, signal, metrics });
+  });
 }

@@ -1,11 +1,14 @@
+import type { Context } from 'aws-lambda';
 import { createDocumentClient } from '../../shared/aws-clients.ts';
 import { loadTableConfig, type TableConfig } from '../../shared/config.ts';
 import type { CopiedObject } from '../../shared/downloads/copy-to-s3.ts';
 import { toConnectionList } from '../../shared/downloads/notify.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { createMetrics, observeInvocation } from '../../shared/observability.ts';
 
 const logger = createLogger('mark-ready');
+const metrics = createMetrics('mark-ready');
 const documentClient = createDocumentClient();
 let config: TableConfig | undefined;
 
@@ -15,11 +18,19 @@ let config: TableConfig | undefined;
  * READY in its own `$connect` update and is served by the notifier, so nothing is missed and no
  * connection gets the URL twice.
  */
-export async function handler(input: {
+export function handler(input: MarkReadyInput, context?: Context): Promise<{ connectionId: string | null }> {
+  return observeInvocation({ logger, metrics }, { context, correlationId: input.downloadId }, () =>
+    markReady(input),
+  );
+}
+
+interface MarkReadyInput {
   downloadId: string;
   object: CopiedObject;
   presigned: { url: string; expiresAt: string };
-}): Promise<{ connectionId: string | null }> {
+}
+
+async function markReady(input: MarkReadyInput): Promise<{ connectionId: string | null }> {
   config ??= loadTableConfig();
   const store = new DownloadStore(documentClient, config.downloadTable);
   const record = await store.markReady(input.downloadId, {

@@ -1,9 +1,11 @@
-import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyWebsocketEventV2, Context } from 'aws-lambda';
 import { createDocumentClient, createLambdaClient } from '../../shared/aws-clients.ts';
 import { loadWebSocketConfig, type WebSocketConfig } from '../../shared/config.ts';
+import { isDownloadId } from '../../shared/downloads/record.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';
 import { connect, disconnect, message, type RouteResult } from '../../shared/downloads/websocket-routes.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { createMetrics, observeInvocation } from '../../shared/observability.ts';
 
 /** `$connect` events also carry the handshake's headers and query. */
 type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
@@ -12,12 +14,20 @@ type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
 };
 
 const logger = createLogger('websocket');
+const metrics = createMetrics('websocket');
 const documentClient = createDocumentClient();
 const lambda = createLambdaClient();
 let config: WebSocketConfig | undefined;
 
 /** WebSocket API routes: `$connect`, `$disconnect`, `status` and `$default`. */
-export async function handler(event: WebSocketEvent): Promise<RouteResult> {
+export function handler(event: WebSocketEvent, context?: Context): Promise<RouteResult> {
+  // `$connect` may name the download (`?downloadId=`); other routes know only the connection.
+  const downloadId = event.queryStringParameters?.downloadId;
+  const correlationId = isDownloadId(downloadId) ? downloadId : event.requestContext.requestId;
+  return observeInvocation({ logger, metrics }, { context, correlationId }, () => route(event));
+}
+
+async function route(event: WebSocketEvent): Promise<RouteResult> {
   config ??= loadWebSocketConfig();
   const store = new DownloadStore(documentClient, config.downloadTable);
   const { routeKey, connectionId } = event.requestContext;

@@ -7,6 +7,7 @@ import { DeadlineExceededError } from '../deadline.ts';
 import { parseDownloadKey } from '../download-key.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { type Metrics, MetricUnit } from '../observability.ts';
 import { LengthGuard } from '../streaming/length-guard.ts';
 import { cancelBody, openUpstream, withUpstreamErrors } from '../upstream.ts';
 import type { ConnectionPoster } from './connections.ts';
@@ -31,6 +32,16 @@ export class CopyTimeoutError extends Error {
 export class CopyCancelledError extends Error {
   override readonly name = 'CopyCancelledError';
 }
+
+/** Names of the metrics a finished copy emits (namespace `POWERTOOLS_METRICS_NAMESPACE`, no dimension but `service`). */
+export const COPY_METRICS = {
+  /** Upstream → S3, from the start of the upload to its completion (ms). */
+  copyDuration: 'CopyDuration',
+  /** Bytes stored per second of `CopyDuration`. */
+  copyThroughput: 'CopyThroughput',
+  /** Size of the copied object (bytes). */
+  bytesCopied: 'BytesCopied',
+} as const;
 
 /** What `FetchToS3` returns to the state machine (a reference, never the body). */
 export interface CopiedObject {
@@ -108,6 +119,8 @@ export async function copyToS3(
     logger: Logger;
     signal: AbortSignal;
     progressIntervalMs?: number;
+    /** Receives the copy's duration, throughput and size once it succeeded; flushed by the caller. */
+    metrics?: Metrics;
   },
 ): Promise<CopiedObject> {
   const { config, logger, signal } = deps;
@@ -241,11 +254,14 @@ export async function copyToS3(
     signal.removeEventListener('abort', onAbort);
   }
   const size = meter.bytes;
-  logger.info('copy finished', {
-    downloadId: input.downloadId,
-    objectKey,
-    size,
-    durationMs: Date.now() - started,
-  });
+  const durationMs = Date.now() - started;
+  logger.info('copy finished', { downloadId: input.downloadId, objectKey, size, durationMs });
+  deps.metrics?.addMetric(COPY_METRICS.copyDuration, MetricUnit.Milliseconds, durationMs);
+  deps.metrics?.addMetric(COPY_METRICS.bytesCopied, MetricUnit.Bytes, size);
+  deps.metrics?.addMetric(
+    COPY_METRICS.copyThroughput,
+    MetricUnit.BytesPerSecond,
+    Math.round(size / (Math.max(durationMs, 1) / 1000)),
+  );
   return { bucket: config.downloadBucket, objectKey, size, contentType, fileName };
 }

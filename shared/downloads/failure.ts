@@ -1,3 +1,4 @@
+import { ERRORS, type ErrorEntry, type ErrorName } from '../errors.ts';
 import type { DownloadError } from './record.ts';
 
 /** What a Step Functions Catch puts at `$.error`. */
@@ -6,19 +7,10 @@ export interface CaughtError {
   Cause?: string;
 }
 
-/** Client codes for the error names the tasks throw; anything else is reported generically. */
-const CODES: Record<string, string> = {
-  UpstreamUnavailableError: 'UpstreamFailed',
-  UpstreamRejectedError: 'UpstreamRejected',
-  UpstreamTimeoutError: 'UpstreamTimeout',
-  NotFoundError: 'UpstreamNotFound',
-  BadRequestError: 'InvalidKey',
-  RangeNotSatisfiableError: 'RangeNotSatisfiable',
-  S3UploadError: 'StorageFailed',
-  CopyTimeoutError: 'CopyTimeout',
-  FileTooLargeError: 'FileTooLarge',
-  'States.Timeout': 'Timeout',
-};
+/** The record's code for an error name a task throws (`ERRORS`); `undefined` for anything else. */
+function failureCodeOf(name: string): string | undefined {
+  return Object.hasOwn(ERRORS, name) ? (ERRORS[name as ErrorName] as ErrorEntry).failureCode : undefined;
+}
 
 /**
  * Turns a caught task error into the `{code, message}` a client sees. Messages of our own named
@@ -26,7 +18,7 @@ const CODES: Record<string, string> = {
  */
 export function toDownloadError(caught: CaughtError | undefined): DownloadError {
   const name = caught?.Error ?? 'Unknown';
-  const code = CODES[name];
+  const code = failureCodeOf(name);
   if (!code) return { code: 'InternalError', message: 'The download failed unexpectedly' };
   let message = 'The download failed';
   // Storage failures carry SDK text (bucket names, hosts); clients get a fixed sentence.

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../logger.ts';
+import { emitMetric, type Metrics, MetricUnit } from '../observability.ts';
 import { removeDownloadLeftovers } from './cleanup.ts';
 import type { ConnectionPoster } from './connections.ts';
 import { type CaughtError, toDownloadError } from './failure.ts';
@@ -14,6 +15,24 @@ export interface FailureDeps {
   s3: S3Client;
   bucket: string;
   logger: Logger;
+  /** Receives `DownloadFailed`; without it nothing is measured. */
+  metrics?: Metrics;
+}
+
+/** Names of the metrics a failed download emits (namespace `POWERTOOLS_METRICS_NAMESPACE`). */
+export const FAILURE_METRICS = {
+  /** One per download marked FAILED, dimension `code` (the client's error code, e.g. `UpstreamFailed`, `Timeout`). */
+  downloadFailed: 'DownloadFailed',
+} as const;
+
+/** Counts a download marked FAILED under its error code. */
+export function recordFailure(metrics: Metrics | undefined, error: DownloadError): void {
+  emitMetric(metrics, {
+    name: FAILURE_METRICS.downloadFailed,
+    unit: MetricUnit.Count,
+    value: 1,
+    dimensions: { code: error.code },
+  });
 }
 
 /** Marks the record FAILED, posts `failed` to every connected client and removes S3 leftovers. */
@@ -25,6 +44,7 @@ export async function markDownloadFailed(
   deps.logger.warn('download failed', { downloadId: input.downloadId, error, caught: input.error?.Error });
   // Record and tell first: a cleanup failure must not leave the download looking alive.
   const record = await deps.store.markFailed(input.downloadId, error);
+  recordFailure(deps.metrics, error);
   const delivered = await postFailure(record, deps);
   await removeLeftoversOrLog(input.downloadId, deps);
   return { error, delivered };

@@ -4,6 +4,7 @@ import type { LambdaResponseStream } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
 import { sendResponse } from '../http/response-writer.ts';
 import type { Logger } from '../logger.ts';
+import { emitMetric, type Metrics, MetricUnit } from '../observability.ts';
 import {
   type OpenedDownload,
   openDownload,
@@ -20,6 +21,15 @@ export type RouteDecision =
   | { path: 'stream' }
   | { path: 'async'; reason: AsyncReason }
   | { path: 'too-large' };
+
+/** Names of the metrics the router emits (namespace `POWERTOOLS_METRICS_NAMESPACE`). */
+export const ROUTER_METRICS = {
+  /**
+   * One per request that reached a decision, dimension `decision` (`stream`, `async`, `too-large`)
+   * and, for `async`, `reason` (`requested`, `unknown-length`, `too-large-to-stream`).
+   */
+  routeDecision: 'RouteDecision',
+} as const;
 
 /** The client's `?mode=`, if any; 400 for anything but `stream` or `async`. */
 export function parseMode(request: HttpRequest): 'stream' | 'async' | undefined {
@@ -79,7 +89,13 @@ function writeAccepted(
 export async function routeDownload(
   request: HttpRequest,
   responseStream: LambdaResponseStream,
-  deps: { config: RouterConfig; logger: Logger; signal: AbortSignal; starter: AsyncDownloadStarter },
+  deps: {
+    config: RouterConfig;
+    logger: Logger;
+    signal: AbortSignal;
+    starter: AsyncDownloadStarter;
+    metrics?: Metrics;
+  },
 ): Promise<void> {
   const { config } = deps;
   let download: OpenedDownload;
@@ -88,6 +104,15 @@ export async function routeDownload(
     parseMode(request);
     download = await openDownload(request, config.upstream, deps.signal);
     const decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
+    emitMetric(deps.metrics, {
+      name: ROUTER_METRICS.routeDecision,
+      unit: MetricUnit.Count,
+      value: 1,
+      dimensions: {
+        decision: decision.path,
+        ...(decision.path === 'async' ? { reason: decision.reason } : {}),
+      },
+    });
     if (decision.path === 'too-large') {
       cancelBody(download.upstream.body);
       throw tooLargeForStreaming(download, config.streamMaxBytes);
@@ -109,6 +134,8 @@ export async function routeDownload(
         reason: decision.reason,
         size: download.upstream.contentLength,
       });
+      // From here on the download has an id: the logs of the rest of this request carry it.
+      deps.logger.setCorrelationId(accepted.downloadId);
       await writeAccepted(responseStream, accepted);
       return;
     }

@@ -1,6 +1,6 @@
 import { ENDED_EXECUTION_STATUSES, type ExecutionStatusChangeDetail } from './execution-events.ts';
 import { type EndedExecutionStatus, toEndedExecutionError } from './failure.ts';
-import { type FailureDeps, postFailure, removeLeftoversOrLog } from './mark-failed.ts';
+import { type FailureDeps, postFailure, recordFailure, removeLeftoversOrLog } from './mark-failed.ts';
 import { type DownloadError, downloadIdFromExecutionArn, isDownloadId } from './record.ts';
 
 /** What became of the download of an execution that ended. */
@@ -42,6 +42,7 @@ export async function settleEndedWorkflow(
   const error = toEndedExecutionError({ status: detail.status, error: detail.error, cause: detail.cause });
   const record = await deps.store.markFailedIfUnsettled(downloadId, error);
   if (record) {
+    recordFailure(deps.metrics, error);
     deps.logger.warn('execution ended with the download unsettled; marked it failed', {
       downloadId,
       status: detail.status,

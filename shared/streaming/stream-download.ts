@@ -6,10 +6,25 @@ import { type DownloadKey, parseDownloadKey } from '../download-key.ts';
 import { HttpError, PayloadTooLargeError, PROBLEM_CONTENT_TYPE, toProblem } from '../errors.ts';
 import type { LambdaResponseStream } from '../http/awslambda.ts';
 import type { HttpRequest } from '../http/request.ts';
-import { ResponseWriter, sendResponse } from '../http/response-writer.ts';
+import { ResponseStreamClosedError, ResponseWriter, sendResponse } from '../http/response-writer.ts';
 import type { Logger } from '../logger.ts';
+import { emitMetric, type Metrics, MetricUnit } from '../observability.ts';
 import { cancelBody, openUpstream, toUpstreamError, type UpstreamResponse } from '../upstream.ts';
 import { LengthGuard } from './length-guard.ts';
+
+/** Names of the metrics the streaming path emits (namespace `POWERTOOLS_METRICS_NAMESPACE`). */
+export const STREAM_METRICS = {
+  /** Bytes of one streamed response's body, dimension `outcome` (see `PipeOutcome`). */
+  bytesStreamed: 'BytesStreamed',
+} as const;
+
+/** What streaming a download needs; without `metrics` nothing is measured. */
+export interface StreamDeps {
+  config: StreamConfig;
+  logger: Logger;
+  signal: AbortSignal;
+  metrics?: Metrics;
+}
 
 /** Query parameters that steer this API and are not forwarded upstream. */
 export const RESERVED_QUERY_PARAMETERS = ['mode'] as const;
@@ -126,17 +141,28 @@ export function tooLargeForStreaming(download: OpenedDownload, maxBytes: number)
   );
 }
 
+/** How piping a download's body ended, with the bytes that passed to the response stream. */
+export type PipeOutcome =
+  /** Every byte went out (also a HEAD or an empty body: 0 bytes). */
+  | { outcome: 'complete'; bytes: number }
+  /** Failed before the first body byte: status and headers are unsent, a problem document can answer. */
+  | { outcome: 'failed-before-body'; bytes: 0; error: Error }
+  /** The response stream closed under the writes: the client left. Not upstream's fault. */
+  | { outcome: 'client-closed'; bytes: number }
+  /** Upstream (or the length guard) failed after the first body byte. */
+  | { outcome: 'failed-mid-body'; bytes: number; error: Error };
+
 /**
  * Pipes upstream's body to the client with backpressure. Status and headers go out with the first
- * body byte. A failure before it returns the error (the caller answers with a problem document);
- * a failure after it rejects (the handler then rejects and the runtime aborts the response with
- * error trailers; the response stream itself is never destroyed). Upstream is cancelled either way.
+ * body byte. Never rejects: it says how it ended. Upstream is cancelled whatever the ending. The
+ * response stream itself is never destroyed: after a mid-body failure the caller rejects, and the
+ * runtime aborts the response with error trailers.
  */
 export async function pipeDownload(
   download: OpenedDownload,
   responseStream: LambdaResponseStream,
   options: { method: string; maxBytes: number; signal: AbortSignal },
-): Promise<{ failedBeforeFirstByte?: Error }> {
+): Promise<PipeOutcome> {
   const { upstream } = download;
   const writer = new ResponseWriter(responseStream, {
     statusCode: upstream.statusCode,
@@ -145,15 +171,19 @@ export async function pipeDownload(
   if (options.method === 'HEAD' || upstream.contentLength === 0) {
     cancelBody(upstream.body);
     await pipeline(Readable.from([]), writer);
-    return {};
+    return { outcome: 'complete', bytes: 0 };
   }
+  const guard = new LengthGuard(upstream.contentLength, options.maxBytes);
   try {
-    await pipeline(upstream.body, new LengthGuard(upstream.contentLength, options.maxBytes), writer);
-    return {};
+    await pipeline(upstream.body, guard, writer);
+    return { outcome: 'complete', bytes: guard.bytes };
   } catch (error) {
+    // Only seen where the runtime reports it (the local stack): on AWS a client that leaves is
+    // invisible to the function, whose writes keep succeeding until the body ends.
+    if (error instanceof ResponseStreamClosedError) return { outcome: 'client-closed', bytes: guard.bytes };
     const failure = toUpstreamError(error, options.signal);
-    if (!writer.headersSent) return { failedBeforeFirstByte: failure };
-    throw failure;
+    if (!writer.headersSent) return { outcome: 'failed-before-body', bytes: 0, error: failure };
+    return { outcome: 'failed-mid-body', bytes: guard.bytes, error: failure };
   }
 }
 
@@ -188,7 +218,7 @@ export async function writeProblem(
 export async function streamDownload(
   request: HttpRequest,
   responseStream: LambdaResponseStream,
-  deps: { config: StreamConfig; logger: Logger; signal: AbortSignal },
+  deps: StreamDeps,
 ): Promise<void> {
   let download: OpenedDownload;
   try {
@@ -206,14 +236,16 @@ export async function streamDownload(
 }
 
 /**
- * Streams an opened download and logs the outcome. Upstream failing before the first body byte
- * becomes a problem document; after it, the error is rethrown so that the response aborts.
+ * Streams an opened download, logs the outcome and emits `BytesStreamed` (dimension `outcome`:
+ * `complete`, `client-closed`, `failed-before-body`, `failed-mid-body`). Upstream failing before the
+ * first body byte becomes a problem document; after it, the error is logged once at ERROR and
+ * rethrown so that the response aborts. A client that left is logged at INFO, not as a failure.
  */
 export async function sendDownload(
   download: OpenedDownload,
   request: HttpRequest,
   responseStream: LambdaResponseStream,
-  deps: { config: StreamConfig; logger: Logger; signal: AbortSignal },
+  deps: StreamDeps,
 ): Promise<void> {
   const started = Date.now();
   const key = download.key.path;
@@ -222,23 +254,36 @@ export async function sendDownload(
     status: download.upstream.statusCode,
     contentLength: download.upstream.contentLength,
   });
-  try {
-    const { failedBeforeFirstByte } = await pipeDownload(download, responseStream, {
-      method: request.method,
-      maxBytes: deps.config.streamMaxBytes,
-      signal: deps.signal,
-    });
-    if (failedBeforeFirstByte) {
-      await writeProblem(responseStream, failedBeforeFirstByte, deps.logger, request.method);
+  const piped = await pipeDownload(download, responseStream, {
+    method: request.method,
+    maxBytes: deps.config.streamMaxBytes,
+    signal: deps.signal,
+  });
+  emitMetric(deps.metrics, {
+    name: STREAM_METRICS.bytesStreamed,
+    unit: MetricUnit.Bytes,
+    value: piped.bytes,
+    dimensions: { outcome: piped.outcome },
+  });
+  const durationMs = Date.now() - started;
+  switch (piped.outcome) {
+    case 'complete':
+      deps.logger.info('download streamed', { key, bytes: piped.bytes, durationMs });
       return;
-    }
-    deps.logger.info('download streamed', { key, durationMs: Date.now() - started });
-  } catch (error) {
-    deps.logger.error('stream aborted mid-body', {
-      key,
-      durationMs: Date.now() - started,
-      error: error as Error,
-    });
-    throw error;
+    case 'client-closed':
+      deps.logger.info('client closed the response', { key, bytes: piped.bytes, durationMs });
+      return;
+    case 'failed-before-body':
+      await writeProblem(responseStream, piped.error, deps.logger, request.method);
+      return;
+    case 'failed-mid-body':
+      deps.logger.error('stream aborted mid-body', {
+        key,
+        bytes: piped.bytes,
+        durationMs,
+        errorName: piped.error.name,
+        error: piped.error,
+      });
+      throw piped.error;
   }
 }

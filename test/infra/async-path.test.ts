@@ -98,6 +98,7 @@ describe('async path', () => {
             NODE_OPTIONS: '--enable-source-maps',
             POWERTOOLS_SERVICE_NAME: 'websocket',
             POWERTOOLS_LOG_LEVEL: 'INFO',
+            POWERTOOLS_METRICS_NAMESPACE: 'LargeDownloads',
             DOWNLOAD_TABLE: { Ref: logicalId(stack, stack.asyncPath.table) },
             NOTIFIER_FUNCTION_NAME: { Ref: logicalId(stack, fns.notify) },
             WEBSOCKET_AUTH: 'token',

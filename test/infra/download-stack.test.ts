@@ -262,8 +262,8 @@ describe('download stack settings', () => {
     [{ presignTtlSeconds: 1.5 }, /presignTtlSeconds/],
     [{ upstreamBaseUrl: 'ftp://files.example.org/' }, /upstreamBaseUrl must be an absolute http\(s\) URL/],
     [{ upstreamAllowedOrigins: 'https://ok.example.org, not a url' }, /invalid origin "not a url"/],
-    [{ apiAuth: 'basic' as 'iam' }, /apiAuth must be "iam" or "none"/],
-    [{ webSocketAuth: 'none' as 'token' }, /webSocketAuth must be "token" or "execution-arn-header"/],
+    [{ apiAuth: 'basic' as 'iam' }, /apiAuth must be one of iam, none/],
+    [{ webSocketAuth: 'none' as 'token' }, /webSocketAuth must be one of token, execution-arn-header/],
     [{ restThrottlingRateLimit: 0 }, /restThrottlingRateLimit must be an integer from 1 to 10000/],
     [
       { webSocketThrottlingBurstLimit: 6000 },

@@ -6,6 +6,7 @@ import {
   synthesizeStateMachineDefinition,
 } from '../../infra/local-definition.ts';
 import { FETCH_RETRYABLE_ERRORS, STATE_NAMES } from '../../infra/state-machine-definition.ts';
+import { RETRYABLE_ERROR_NAMES } from '../../shared/errors.ts';
 
 interface AslValidationResult {
   isValid: boolean;
@@ -111,6 +112,8 @@ describe('state machine definition', () => {
   });
 
   it('retries FetchToS3 on the named upstream and S3 errors, after the Lambda service errors', () => {
+    // Built from the error catalogue's `retryable` entries; the list itself is the behaviour pinned.
+    expect(FETCH_RETRYABLE_ERRORS).toEqual(RETRYABLE_ERROR_NAMES);
     expect(FETCH_RETRYABLE_ERRORS).toEqual([
       'UpstreamUnavailableError',
       'UpstreamTimeoutError',

@@ -45,6 +45,7 @@ describe('streaming path', () => {
           NODE_OPTIONS: '--enable-source-maps',
           POWERTOOLS_SERVICE_NAME: 'stream',
           POWERTOOLS_LOG_LEVEL: 'INFO',
+          POWERTOOLS_METRICS_NAMESPACE: 'LargeDownloads',
           UPSTREAM_BASE_URL: 'https://example.com/',
           UPSTREAM_HEADERS_TIMEOUT_MS: '10000',
           UPSTREAM_BODY_TIMEOUT_MS: '30000',
