@@ -80,7 +80,7 @@ function waitForReady(client: RecordingSocket, timeoutMs: number): Promise<Ready
   });
 }
 
-/** One async download as a browser would do it: 202, connect with `?downloadId=`, wait for `ready`. */
+/** One async download as a browser would do it: 202, connect to the returned `webSocketUrl` (it carries the download token), wait for `ready`. */
 async function runAsyncDownload(stack: RunningStack, stackPid: number, sample: Sample): Promise<AsyncRun> {
   await sleep(250);
   const watch = watchPeakRss(stackPid);
@@ -237,7 +237,7 @@ export async function measureAsyncPath(
       measure: `Async ${large.label}: request → \`ready\` on the WebSocket`,
       value: seconds(asyncMs),
       note:
-        `median of ${rounds}: 202, connect with \`?downloadId=\`, progress (${progressMessages} messages), ` +
+        `median of ${rounds}: 202, connect to \`webSocketUrl\`, progress (${progressMessages} messages), ` +
         'ready; the ready URL serves the right sha256',
     },
     {

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { SampleUpstream } from './sample-upstream.ts';
+import { startServerProcess } from './server-process.ts';
 
 const ENTRY = fileURLToPath(new URL('./sample-upstream.ts', import.meta.url));
 const READY_LINE = /^sample upstream listening on (\S+)$/;
@@ -19,40 +17,12 @@ export async function startSampleUpstreamProcess(options: {
   host: string;
   log: (line: string) => void;
 }): Promise<SampleUpstream> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', ENTRY, '--port', String(options.port), '--host', options.host, '--exit-with-parent'],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  child.stderr?.on('data', (chunk: Buffer) => options.log(chunk.toString().trimEnd()));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      const ready = READY_LINE.exec(line);
-      if (ready?.[1]) resolve(ready[1]);
-      else options.log(line);
-    });
-    child.once('exit', (code) => reject(new Error(`sample upstream exited with ${code} before listening`)));
-    child.once('error', reject);
+  const server = await startServerProcess({
+    name: 'sample upstream',
+    entry: ENTRY,
+    args: ['--port', String(options.port), '--host', options.host, '--exit-with-parent'],
+    readyLine: READY_LINE,
+    log: options.log,
   });
-  let closing: Promise<void> | undefined;
-  child.once('exit', (code, signal) => {
-    if (!closing) options.log(`exited unexpectedly (${signal ?? `code ${code}`})`);
-  });
-  return {
-    url,
-    port: Number(new URL(url).port),
-    close() {
-      closing ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        // Not SIGTERM: the child hands signals to the stack as requests to stop.
-        child.stdin?.end();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-        await exited;
-        clearTimeout(timer);
-      })();
-      return closing;
-    },
-  };
+  return { url: server.url, port: Number(new URL(server.url).port), close: server.close };
 }

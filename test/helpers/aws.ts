@@ -4,17 +4,22 @@ import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dy
 import { LOCAL_CREDENTIALS } from '../../local/s3.ts';
 import type { StackEndpoints } from './local-stack.ts';
 
-/** Real SDK clients for the local S3 and DynamoDB servers of a running stack. */
-export function localClients(endpoints: StackEndpoints) {
-  const credentials = { ...LOCAL_CREDENTIALS };
-  const s3 = new S3Client({
-    endpoint: endpoints.s3,
+/** A real S3 client for a local S3 server: path-style, the local credentials, no newer default checksums. */
+export function localS3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
     region: 'us-east-1',
-    credentials,
+    credentials: { ...LOCAL_CREDENTIALS },
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/** Real SDK clients for the local S3 and DynamoDB servers of a running stack. */
+export function localClients(endpoints: StackEndpoints) {
+  const credentials = { ...LOCAL_CREDENTIALS };
+  const s3 = localS3Client(endpoints.s3 as string);
   const dynamo = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: endpoints.dynamoDb, region: 'us-east-1', credentials }),
   );

@@ -3,15 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, type LocalS3, startS3 } from '../../local/s3.ts';
+import { type LocalS3, startS3 } from '../../local/s3.ts';
 import { type SampleUpstream, startSampleUpstream } from '../../local/sample-upstream.ts';
 import type { FetchConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { CopyCancelledError, copyToS3, toObjectPrefix } from '../../shared/downloads/copy-to-s3.ts';
 import type { DownloadRecord, DownloadStatus } from '../../shared/downloads/record.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
+import { localS3Client } from '../helpers/aws.ts';
 
 // A copy outlives its execution when the execution is stopped or times out (Lambda does not stop
 // the invocation). The watcher marks the download FAILED and cleans S3; the copy must then stop and
@@ -29,14 +30,7 @@ describe('copyToS3 for a download settled elsewhere', () => {
     upstream = await startSampleUpstream({ port: 0 });
     directory = await mkdtemp(join(tmpdir(), 'copy-cancelled-'));
     s3Server = await startS3({ port: 0, directory, buckets: [BUCKET] });
-    s3 = new S3Client({
-      endpoint: s3Server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: LOCAL_CREDENTIALS,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    s3 = localS3Client(s3Server.endpoint);
   });
 
   afterAll(async () => {

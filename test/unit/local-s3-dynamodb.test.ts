@@ -21,6 +21,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, startS3 } from '../../local/s3.ts';
+import { localS3Client } from '../helpers/aws.ts';
 
 const BUCKET = 'downloads';
 const MiB = 1024 * 1024;
@@ -57,14 +58,7 @@ describe('startS3', () => {
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), 'local-s3-'));
     s3 = await startS3({ port: 0, directory, buckets: [BUCKET] });
-    client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: LOCAL_CREDENTIALS,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    client = localS3Client(s3.endpoint);
   });
 
   afterAll(async () => {
