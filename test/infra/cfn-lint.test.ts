@@ -1,14 +1,22 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { DownloadStack, type DownloadStackProps } from '../../infra/download-stack.ts';
 import { readCdkJsonContext } from '../../infra/local-definition.ts';
 
-/** The linter to run; `CFN_LINT=/path/to/cfn-lint` picks another one. */
-const CFN_LINT = process.env.CFN_LINT ?? 'cfn-lint';
+/**
+ * The linter to run: `CFN_LINT=/path/to/cfn-lint`, else `cfn-lint` on the PATH, else the machine
+ * image's pip install under pyenv (its shims may be missing from a non-login shell's PATH).
+ */
+const CFN_LINT =
+  process.env.CFN_LINT ??
+  ['cfn-lint', path.join(homedir(), '.pyenv', 'shims', 'cfn-lint')].find(
+    (candidate) => spawnSync(candidate, ['--version'], { encoding: 'utf8' }).status === 0,
+  ) ??
+  'cfn-lint';
 
 /** Rules whose findings are expected in a CDK template, and why they are harmless here. */
 const IGNORED_RULES: Readonly<Record<string, string>> = {
