@@ -6,7 +6,7 @@ export type LocalEvent = object;
 /**
  * An EventBridge event pattern in its JSON form: every field names the values the event's field may
  * have (an array of exact values), or is itself a pattern for a nested object. The content filters
- * (`prefix`, `anything-but`, `numeric`, …) are not implemented: nothing here uses them.
+ * (`prefix`, `anything-but`, `numeric`, …) are left out: no rule of the stack uses them.
  */
 export interface LocalEventPattern {
   readonly [field: string]: readonly unknown[] | LocalEventPattern;

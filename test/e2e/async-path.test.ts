@@ -4,7 +4,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleSha256 } from '../../local/sample-upstream.ts';
 import { localClients } from '../helpers/aws.ts';
-import { download, getJson } from '../helpers/http.ts';
+import { type AcceptedDownload, download, getJson, startAsyncDownload } from '../helpers/http.ts';
 import { type RunningStack, startStack } from '../helpers/local-stack.ts';
 import { openSocket } from '../helpers/ws.ts';
 
@@ -27,28 +27,15 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface Accepted {
-  downloadId: string;
-  executionArn: string;
-  token: string;
-  webSocketEndpoint: string;
-  webSocketUrl: string;
-  statusUrl: string;
-  expiresAt: string;
-  reason: string;
-  status: string;
-}
+type Accepted = AcceptedDownload;
 
 /** The connection set of a download's record (connection id → when it was bound). */
 async function connectionsOf(downloadId: string): Promise<Record<string, number>> {
   return ((await aws.record(downloadId))?.connections ?? {}) as Record<string, number>;
 }
 
-async function startAsync(path: string, headers: Record<string, string> = {}): Promise<Accepted> {
-  const response = await getJson(`${rest}${path}`, headers);
-  expect(response.status, JSON.stringify(response.json)).toBe(202);
-  expect(response.headers.location).toBe(response.json.statusUrl);
-  return response.json as unknown as Accepted;
+function startAsync(path: string, headers: Record<string, string> = {}): Promise<Accepted> {
+  return startAsyncDownload(`${rest}${path}`, headers);
 }
 
 /** Polls the download's status URL (it carries the token) until it reaches `status`. */

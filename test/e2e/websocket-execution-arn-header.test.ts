@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleSha256 } from '../../local/sample-upstream.ts';
 import { ENV } from '../../shared/env-names.ts';
 import { localClients } from '../helpers/aws.ts';
-import { download, getJson } from '../helpers/http.ts';
+import { download, getJson, startAsyncDownload } from '../helpers/http.ts';
 import { type RunningStack, startStack } from '../helpers/local-stack.ts';
 import { openSocket } from '../helpers/ws.ts';
 
@@ -25,15 +25,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function startAsync(path: string) {
-  const accepted = await getJson(`${rest}${path}`);
-  expect(accepted.status).toBe(202);
-  return accepted.json as {
-    downloadId: string;
-    executionArn: string;
-    webSocketUrl: string;
-    statusUrl: string;
-  };
+function startAsync(path: string) {
+  return startAsyncDownload(`${rest}${path}`);
 }
 
 describe('webSocketAuth execution-arn-header (opt-in)', () => {

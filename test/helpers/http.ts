@@ -110,3 +110,30 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   const result = await download(url, { headers, keepBody: true });
   return { ...result, json: JSON.parse(result.body?.toString() || 'null') as Record<string, unknown> };
 }
+
+/** The 202 answer of the router for an async download. */
+export interface AcceptedDownload {
+  downloadId: string;
+  executionArn: string;
+  token: string;
+  webSocketEndpoint: string;
+  webSocketUrl: string;
+  statusUrl: string;
+  expiresAt: string;
+  reason: string;
+  status: string;
+}
+
+/** GETs a router URL that must start an async download: 202, `Location` = `statusUrl`. */
+export async function startAsyncDownload(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<AcceptedDownload> {
+  const response = await getJson(url, headers);
+  if (response.status !== 202 || response.headers.location !== response.json.statusUrl) {
+    throw new Error(
+      `expected a 202 with Location = statusUrl, got ${response.status} ${JSON.stringify(response.json)}`,
+    );
+  }
+  return response.json as unknown as AcceptedDownload;
+}
