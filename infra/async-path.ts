@@ -355,11 +355,11 @@ export class AsyncPath extends Construct {
       });
     }
 
-    const download = new DownloadFunction(this, 'DownloadFunction', {
-      folder: 'download',
+    const download = new DownloadFunction(this, 'RouterFunction', {
+      folder: 'router',
       description: 'Routes a download: streams what fits, starts the async copy for the rest.',
       environment: {
-        ...settingsEnvironment(props.settings, 'download'),
+        ...settingsEnvironment(props.settings, 'router'),
         [ENV.downloadTable]: tableName,
         [ENV.stateMachineArn]: this.stateMachine.stateMachineArn,
         [ENV.webSocketUrl]: webSocketUrl,

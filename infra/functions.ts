@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 /** The folders under `functions/`; each holds a `handler.ts` that exports `handler`. */
 export const FUNCTION_FOLDERS = [
   'stream',
-  'download',
+  'router',
   'download-status',
   'websocket',
   'fetch-to-s3',

@@ -66,7 +66,7 @@ export interface LocalStackOptions {
 export type LocalRuntime = 'in-process' | 'ric';
 
 /** The functions behind the REST streaming routes and the Function URL. */
-const STREAMING_FOLDERS = ['stream', 'download'] as const satisfies readonly FunctionFolder[];
+const STREAMING_FOLDERS = ['stream', 'router'] as const satisfies readonly FunctionFolder[];
 
 /** Variables of this process that reach the functions: theirs (`ENV`), the log level, Node's options. */
 function functionEnvironmentOf(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -112,7 +112,7 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const FUNCTION_TIMEOUTS_MS: Record<FunctionFolder, number> = {
   stream: FIFTEEN_MINUTES,
-  download: FIFTEEN_MINUTES,
+  router: FIFTEEN_MINUTES,
   'download-status': 29_000,
   websocket: 29_000,
   'fetch-to-s3': FIFTEEN_MINUTES,
@@ -334,10 +334,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       {
         methods: ['GET', 'HEAD'],
         resource: '/download/{key+}',
-        functionName: 'download',
-        handler: handler('download'),
+        functionName: 'router',
+        handler: handler('router'),
         timeoutMs: FIFTEEN_MINUTES,
-        invokeStreaming: invokeStreaming('download'),
+        invokeStreaming: invokeStreaming('router'),
       },
       {
         methods: ['GET'],

@@ -67,7 +67,7 @@ export type WebSocketAuth = (typeof WEBSOCKET_AUTH_MODES)[number];
 export const API_AUTH_MODES = ['iam', 'none'] as const;
 export type ApiAuth = (typeof API_AUTH_MODES)[number];
 
-const UPSTREAM_READERS = ['stream', 'download', 'fetch-to-s3'] as const;
+const UPSTREAM_READERS = ['stream', 'router', 'fetch-to-s3'] as const;
 const PRESIGN_READERS = ['presign', 'notify', 'download-status'] as const;
 
 /** Every setting, by context key. */
@@ -115,7 +115,7 @@ export const SETTINGS = {
     max: 200_000_000,
     description: 'largest streamed file; above it the router goes async and `/stream` answers 413',
     env: ENV.streamMaxBytes,
-    readBy: ['stream', 'download'],
+    readBy: ['stream', 'router'],
   },
   presignTtlSeconds: {
     kind: 'integer',
@@ -136,7 +136,7 @@ export const SETTINGS = {
     max: 366 * DAY,
     description: 'lifetime of a download record / handle (DynamoDB TTL)',
     env: ENV.recordTtlSeconds,
-    readBy: ['download'],
+    readBy: ['router'],
   },
   objectExpirationDays: {
     kind: 'integer',

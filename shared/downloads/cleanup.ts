@@ -5,7 +5,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { toObjectPrefix } from './copy-to-s3.ts';
+import { toObjectPrefix } from './object-key.ts';
 
 /**
  * Removes whatever a failed download left in S3: open multipart uploads (their parts cost money

@@ -12,6 +12,7 @@ import { LengthGuard } from '../streaming/length-guard.ts';
 import { cancelBody, openUpstream, withUpstreamErrors } from '../upstream.ts';
 import type { ConnectionPoster } from './connections.ts';
 import { toProgressMessage } from './messages.ts';
+import { toObjectKey } from './object-key.ts';
 import type { WorkflowInput } from './start-download.ts';
 import type { DownloadStore } from './store.ts';
 
@@ -50,16 +51,6 @@ export interface CopiedObject {
   size: number;
   contentType: string;
   fileName: string;
-}
-
-/** S3 key of a download's object. */
-export function toObjectKey(downloadId: string, fileName: string): string {
-  return `downloads/${downloadId}/${fileName}`;
-}
-
-/** Prefix under which a download's object and multipart uploads live. */
-export function toObjectPrefix(downloadId: string): string {
-  return `downloads/${downloadId}/`;
 }
 
 /**

@@ -116,13 +116,13 @@ async function startInProcessRig(environment: Record<string, string>): Promise<R
   const load = async (folder: string) =>
     ((await import(`../../functions/${folder}/handler.ts`)) as { handler: AnyHandler }).handler;
   const stream = await load('stream');
-  const router = await load('download');
+  const router = await load('router');
   return startRig(
     'in-process runtime',
     {
       stream: { functionName: 'stream', handler: stream, timeoutMs: TIMEOUT_MS },
       short: { functionName: 'stream', handler: stream, timeoutMs: SHORT_TIMEOUT_MS },
-      download: { functionName: 'download', handler: router, timeoutMs: TIMEOUT_MS },
+      download: { functionName: 'router', handler: router, timeoutMs: TIMEOUT_MS },
     },
     [],
     () => [],
@@ -136,7 +136,7 @@ async function startRicRig(environment: Record<string, string>): Promise<Rig> {
   const functions: RicFunction[] = await Promise.all([
     startRicFunction({ name: 'stream', folder: 'stream', environment, timeoutMs: TIMEOUT_MS, log }),
     startRicFunction({ name: 'stream', folder: 'stream', environment, timeoutMs: SHORT_TIMEOUT_MS, log }),
-    startRicFunction({ name: 'download', folder: 'download', environment, timeoutMs: TIMEOUT_MS, log }),
+    startRicFunction({ name: 'router', folder: 'router', environment, timeoutMs: TIMEOUT_MS, log }),
   ]);
   const [stream, short, router] = functions as [RicFunction, RicFunction, RicFunction];
   const target = (functionName: string, fn: RicFunction, timeoutMs: number): Target => ({
@@ -150,7 +150,7 @@ async function startRicRig(environment: Record<string, string>): Promise<Rig> {
     {
       stream: target('stream', stream, TIMEOUT_MS),
       short: target('stream', short, SHORT_TIMEOUT_MS),
-      download: target('download', router, TIMEOUT_MS),
+      download: target('router', router, TIMEOUT_MS),
     },
     logs,
     () => functions.flatMap((fn) => fn.processes()),
@@ -195,7 +195,7 @@ async function observe(
   // The gateway logs the runtime's report before it cuts or ends the client's connection.
   const reported = rig.logs
     .slice(from)
-    .map((line) => /^(?:stream|download): ([\w.]+): /.exec(line)?.[1])
+    .map((line) => /^(?:stream|router): ([\w.]+): /.exec(line)?.[1])
     .filter((type): type is string => type !== undefined);
   const headers: Record<string, string | undefined> = {};
   for (const name of OBSERVED_HEADERS) headers[name] = raw.headers[name] as string | undefined;

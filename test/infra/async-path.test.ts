@@ -58,7 +58,7 @@ describe('async path', () => {
         Timeout: 900,
         Environment: {
           Variables: Match.objectLike({
-            POWERTOOLS_SERVICE_NAME: 'download',
+            POWERTOOLS_SERVICE_NAME: 'router',
             UPSTREAM_BASE_URL: 'https://example.com/',
             STREAM_MAX_BYTES: '199229440',
             DOWNLOAD_TABLE: { Ref: logicalId(stack, stack.asyncPath.table) },

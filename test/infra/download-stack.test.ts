@@ -64,7 +64,7 @@ describe('download stack', () => {
   });
 
   it('gives the streaming functions and fetch-to-s3 the 15-minute maximum', () => {
-    for (const folder of ['stream', 'download', 'fetch-to-s3']) {
+    for (const folder of ['stream', 'router', 'fetch-to-s3']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Timeout: 900,
         Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: folder }) },
@@ -243,7 +243,7 @@ describe('download stack settings', () => {
 
     it.each([
       ['stream', 20],
-      ['download', 30],
+      ['router', 30],
     ])('reserves concurrency for %s, and for no other function', (folder, reserved) => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: folder }) },

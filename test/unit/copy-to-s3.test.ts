@@ -6,7 +6,8 @@ import { type SampleUpstream, startSampleUpstream } from '../../local/sample-ups
 import type { FetchConfig } from '../../shared/config.ts';
 import { removeDownloadLeftovers } from '../../shared/downloads/cleanup.ts';
 import type { ConnectionPoster } from '../../shared/downloads/connections.ts';
-import { copyToS3, toObjectKey, toObjectPrefix } from '../../shared/downloads/copy-to-s3.ts';
+import { copyToS3 } from '../../shared/downloads/copy-to-s3.ts';
+import { toObjectKey, toObjectPrefix } from '../../shared/downloads/object-key.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
 
 const DOWNLOAD_ID = '3c2b1a09-8f7e-4d6c-b5a4-938271605f4e';

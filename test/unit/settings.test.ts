@@ -28,7 +28,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The loader each handler calls (`functions/<folder>/handler.ts`). */
 const LOADERS: Record<FunctionFolder, (env: Env) => unknown> = {
   stream: loadStreamConfig,
-  download: loadRouterConfig,
+  router: loadRouterConfig,
   'download-status': loadStatusConfig,
   websocket: loadWebSocketConfig,
   'fetch-to-s3': loadFetchConfig,

@@ -9,8 +9,8 @@ import { type HttpEvent, toHttpRequest } from '../../shared/http/request.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics, observeInvocation } from '../../shared/observability.ts';
 
-const logger = createLogger('download');
-const metrics = createMetrics('download');
+const logger = createLogger('router');
+const metrics = createMetrics('router');
 const documentClient = createDocumentClient();
 const sfn = createSfnClient();
 let config: RouterConfig | undefined;
