@@ -247,7 +247,7 @@ export async function measureColdStarts(rounds: number): Promise<ColdStartSectio
     return [
       target.name === EMPTY ? 'empty handler (baseline)' : `\`${target.name}\``,
       `${target.memoryMb} MB`,
-      kib(target.indexBytes),
+      target.indexBytes.toLocaleString('en-US'),
       kib(target.gzipBytes),
       kib(target.mapBytes),
       wholeMs(initOf(target)),
@@ -260,7 +260,7 @@ export async function measureColdStarts(rounds: number): Promise<ColdStartSectio
     [
       'function',
       'memory',
-      '`index.mjs`',
+      '`index.mjs` (minified), bytes',
       'gzip',
       'source map',
       'init: spawn → first `/next`',

@@ -20,7 +20,7 @@ import { measureColdStarts } from './cold-start.ts';
 import { CPU_TICK_MS, childPidsMatching } from './process-cpu.ts';
 import { BenchError, log, type Row, seconds, toRowsTable } from './report.ts';
 import { type BenchSettings, describeBenchVariables, loadBenchSettings } from './settings.ts';
-import { measureStreaming } from './streaming.ts';
+import { measureCappedCrossover, measureStreaming } from './streaming.ts';
 
 const RESULTS_FILE = fileURLToPath(new URL('results.md', import.meta.url));
 
@@ -82,6 +82,23 @@ async function measureOnStack(settings: BenchSettings): Promise<{ rows: Row[]; u
   }
 }
 
+/**
+ * The capped comparison, on a stack of its own started with `LOCAL_STREAM_CAPS=aws`: a 50 MB file
+ * streamed through the router against the async path, both with the platform's caps.
+ */
+async function measureCappedStack(settings: BenchSettings): Promise<Row[]> {
+  log('starting a local stack with LOCAL_STREAM_CAPS=aws');
+  const stack = await timed('capped stack start', () => startStack({ LOCAL_STREAM_CAPS: 'aws' }));
+  try {
+    return await timed('capped', () => measureCappedCrossover(stack, settings.asyncRounds));
+  } catch (error) {
+    log(`stack logs (tail):\n${stack.logs().slice(-4000)}`);
+    throw error;
+  } finally {
+    await stack.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const benchStarted = performance.now();
   // As `local/main.ts` does: the SDK's notice that its 2027 releases need Node 22, once per client.
@@ -105,6 +122,7 @@ async function main(): Promise<void> {
     settings.sections.has('stream') || settings.sections.has('async')
       ? await measureOnStack(settings)
       : undefined;
+  const capped = settings.sections.has('capped') ? await measureCappedStack(settings) : undefined;
   // After the stack is gone: its emulators would share the CPU with the runtime processes.
   const coldStarts = settings.sections.has('cold-start')
     ? await timed('cold-start', () => measureColdStarts(settings.coldStartRounds))
@@ -142,6 +160,7 @@ async function main(): Promise<void> {
   }
   const sections: string[] = [...header, ''];
   if (onStack) sections.push('## Streaming and async paths', '', ...toRowsTable(onStack.rows), '');
+  if (capped) sections.push("## With AWS's streaming caps", '', ...toRowsTable(capped), '');
   if (coldStarts) sections.push('## Bundles and cold starts', '', ...coldStarts.table, '');
   const markdown = sections.join('\n');
   writeFileSync(RESULTS_FILE, markdown);

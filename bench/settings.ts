@@ -6,7 +6,7 @@ import { DEFAULT_STREAM_MAX_BYTES } from '../shared/config.ts';
 import { BenchError, type Sample, toSample } from './report.ts';
 
 /** The parts of a run; `BENCH_SECTIONS` picks some (all by default). */
-export const BENCH_SECTIONS = ['stream', 'async', 'cold-start'] as const;
+export const BENCH_SECTIONS = ['stream', 'async', 'capped', 'cold-start'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface BenchSettings {

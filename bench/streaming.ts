@@ -5,8 +5,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleSha256 } from '../local/sample-upstream.ts';
-import { download } from '../test/helpers/http.ts';
+import { AWS_STREAM_CAPS } from '../local/stream-caps.ts';
+import { download, startAsyncDownload } from '../test/helpers/http.ts';
 import type { RunningStack } from '../test/helpers/local-stack.ts';
+import { openSocket } from '../test/helpers/ws.ts';
 import type { BareProxy } from './bare-proxy-process.ts';
 import { fetchDiscarding } from './client.ts';
 import { ownStartSpread, type PeakRss, settledRss, summarizeMemory, watchPeakRss } from './proc-memory.ts';
@@ -25,6 +27,7 @@ import {
   type Row,
   ratio,
   type Sample,
+  seconds,
   signedMs,
   sum,
   toSample,
@@ -361,4 +364,88 @@ export async function measureStreaming(
   ];
   const usedHighWaterMark = [...smallRuns, ...largeRuns].every((run) => run.usedHighWaterMark);
   return { rows, usedHighWaterMark };
+}
+
+/** The file of the capped comparison: well past both uncapped prefixes, still quick to copy. */
+export const CAPPED_SAMPLE = toSample('50MB');
+const READY_TIMEOUT_MS = 120_000;
+
+/**
+ * Time to the last byte of `sample` through the router with `?mode=async`, as a client does it:
+ * the 202, a WebSocket to its `webSocketUrl`, the `ready` message, then a GET of the presigned URL
+ * (hashed: the bytes must be the sample's).
+ */
+async function asyncTimeToLastByte(restApi: string, sample: Sample): Promise<number> {
+  const started = performance.now();
+  const accepted = await startAsyncDownload(`${restApi}/download/sample/${sample.name}?mode=async`);
+  if (accepted.reason !== 'requested') throw new BenchError(`202 with reason ${accepted.reason}`);
+  const socket = await openSocket(accepted.webSocketUrl);
+  try {
+    const outcome = await Promise.race([
+      socket.next('ready', READY_TIMEOUT_MS),
+      socket.next('failed', READY_TIMEOUT_MS).then((failed) => {
+        throw new BenchError(`the download failed: ${JSON.stringify(failed)}`);
+      }),
+    ]);
+    await downloadSample(String(outcome.url), sample);
+    return performance.now() - started;
+  } finally {
+    await socket.close();
+  }
+}
+
+/**
+ * With the platform's caps applied by the local gateways (`LOCAL_STREAM_CAPS=aws`): a 50 MB file's
+ * time to the last byte streamed through the router (REST API, `?mode=stream`) against the async
+ * path (`?mode=async` → `ready` → presigned S3 URL), alternating, on a stack started with the caps.
+ */
+export async function measureCappedCrossover(stack: RunningStack, rounds: number): Promise<Row[]> {
+  const sample = CAPPED_SAMPLE;
+  const { restApi } = stack.endpoints;
+  const streamMs: number[] = [];
+  const asyncMs: number[] = [];
+  log(
+    `capped crossover: ${sample.name} streamed vs async, ${plural(rounds, 'round')} (LOCAL_STREAM_CAPS=aws)`,
+  );
+  // One async download first, untimed: the first loads the workflow's modules.
+  await asyncTimeToLastByte(restApi, sample);
+  for (let round = 0; round < rounds; round++) {
+    for (const path of round % 2 === 0 ? ['stream', 'async'] : ['async', 'stream']) {
+      const started = performance.now();
+      if (path === 'stream') {
+        await downloadSample(`${restApi}/download/sample/${sample.name}?mode=stream`, sample);
+        streamMs.push(performance.now() - started);
+      } else {
+        asyncMs.push(await asyncTimeToLastByte(restApi, sample));
+      }
+      log(`capped ${sample.name} ${path}: ${seconds(performance.now() - started)}`);
+    }
+  }
+  const stream = median(streamMs);
+  const viaS3 = median(asyncMs);
+  const { uncappedBytes, bytesPerSecond } = AWS_STREAM_CAPS.restApi;
+  const caps = `first ${uncappedBytes / MB} MB at full speed, then ${bytesPerSecond / MB} MB/s`;
+  return [
+    {
+      measure: `Time to last byte, ${sample.label} with AWS's caps: streamed through the router`,
+      value: seconds(stream),
+      note:
+        `REST \`/download/…?mode=stream\`, LOCAL_STREAM_CAPS=aws (${caps}), median of ${rounds}; ` +
+        `the platform numbers predict ${seconds(((sample.bytes - uncappedBytes) / bytesPerSecond) * 1000)} after the first ${uncappedBytes / MB} MB`,
+    },
+    {
+      measure: `Time to last byte, ${sample.label} with AWS's caps: async path`,
+      value: seconds(viaS3),
+      note:
+        `\`?mode=async\` → 202 → WebSocket \`ready\` → GET of the presigned S3 URL (uncapped), median of ${rounds}, ` +
+        'same stack and run; hashed, right sha256',
+    },
+    {
+      measure: `Async path vs stream, ${sample.label} with AWS's caps`,
+      value: ratio(stream / viaS3),
+      note:
+        'streamed time ÷ async time to the last byte: above 1× the async path delivers sooner (README: ' +
+        '"Choosing the router threshold", `npm run docs:crossover`)',
+    },
+  ];
 }

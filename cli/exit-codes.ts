@@ -28,7 +28,7 @@ export const EXIT_CODE_TABLE: ReadonlyArray<readonly [ExitCode, string]> = [
   [EXIT.tooLarge, 'too large: for streaming (413, with --mode stream) or for the copy to S3 (FileTooLarge)'],
   [
     EXIT.upstreamFailed,
-    'upstream failed: it errored, timed out or broke off (502, 504, a stream cut short after the retries)',
+    'upstream failed: it errored, timed out or broke off (502, 504, a stream cut short after the retries), or sent bytes that do not match its own digest (ChecksumMismatch)',
   ],
   [EXIT.copyFailed, 'the copy to S3 failed or could not start (a "failed" message, status FAILED, 503)'],
   [
@@ -63,6 +63,7 @@ export function exitCodeForStatus(status: number): ExitCode {
 export function exitCodeForFailure(code: string): ExitCode {
   if (code === 'UpstreamNotFound' || code === 'DownloadNotFound') return EXIT.notFound;
   if (code === 'FileTooLarge' || code === 'TooLargeForStreaming') return EXIT.tooLarge;
-  if (code.startsWith('Upstream')) return EXIT.upstreamFailed;
+  // ChecksumMismatch: upstream's bytes do not match the digest upstream announced.
+  if (code.startsWith('Upstream') || code === 'ChecksumMismatch') return EXIT.upstreamFailed;
   return EXIT.copyFailed;
 }

@@ -1,12 +1,27 @@
 import { createHash, getHashes } from 'node:crypto';
+import type { DigestAlgorithm } from '../shared/checksum/advertised-digest.ts';
+import { createRunningDigest } from '../shared/checksum/running-digest.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit-codes.ts';
 import type { Checksum, PartialFile } from './partial-file.ts';
 
-/** `SHA-256`, `sha256`, `SHA256` → `sha256` (Node's name), if Node knows the algorithm. */
-function toNodeAlgorithm(algorithm: string): string | undefined {
+/** The CRCs S3 computes that Node's `crypto` does not: `CRC64NVME` (what the API announces), `CRC32`, `CRC32C`. */
+const S3_CRCS: readonly DigestAlgorithm[] = ['CRC64NVME', 'CRC32', 'CRC32C'];
+
+/** A running digest of the algorithm the API named (`CRC64NVME`, `SHA-256`, `sha256`, …), if it is one we know. */
+function digestFor(algorithm: string): { update(chunk: Uint8Array): void; digest(): Buffer } | undefined {
   const name = algorithm.toLowerCase().replace(/[-_]/g, '');
-  return getHashes().includes(name) ? name : undefined;
+  const crc = S3_CRCS.find((candidate) => candidate.toLowerCase() === name);
+  if (crc) {
+    const running = createRunningDigest(crc);
+    return {
+      update: (chunk) => running.update(chunk),
+      digest: () => Buffer.from(running.digestBase64(), 'base64'),
+    };
+  }
+  if (!getHashes().includes(name)) return undefined;
+  const hash = createHash(name);
+  return { update: (chunk) => hash.update(chunk), digest: () => hash.digest() };
 }
 
 /** The expected digest, whether the API gave it in hex or base64; undefined if it is neither. */
@@ -30,8 +45,9 @@ export interface Verification {
 
 /**
  * Checks a finished download before it gets its final name: every byte present, the size the
- * API announced, and the checksum when the API gave one (sha256, hex or base64; any algorithm
- * Node knows). A mismatch is a CliError with the verification exit code.
+ * API announced, and the checksum when the API gave one (the service's CRC64NVME, or sha256, CRC32,
+ * CRC32C and any hash Node knows; hex or base64). A mismatch is a CliError with the verification
+ * exit code.
  */
 export async function verifyDownload(
   file: PartialFile,
@@ -63,9 +79,9 @@ export async function verifyDownload(
   const result: Verification = { size, checked: ['size'] };
   const { checksum } = expected;
   if (!checksum) return result;
-  const algorithm = toNodeAlgorithm(checksum.algorithm);
-  if (!algorithm) return { ...result, skipped: `unknown checksum algorithm "${checksum.algorithm}"` };
-  const hash = createHash(algorithm);
+  const hash = digestFor(checksum.algorithm);
+  if (!hash) return { ...result, skipped: `unknown checksum algorithm "${checksum.algorithm}"` };
+  // One pass over the finished file: ranges arrive out of order over several connections and runs.
   for await (const chunk of file.read()) hash.update(chunk);
   const actual = hash.digest();
   const wanted = decodeDigest(checksum.value, actual.length);

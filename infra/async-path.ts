@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat, type IResource, LambdaIntegration } from 'aws-cdk-lib/aws-apigateway';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   LogGroupLogDestination,
   type ThrottleSettings,
@@ -18,12 +18,6 @@ import { type Settings, settingsEnvironment } from '../shared/settings.ts';
 import { DownloadFunction, type FunctionDefaults } from './functions.ts';
 import { acknowledgeWildcardResource, grantConnectionsApi, grantOnWildcardResources } from './grants.ts';
 import { buildDownloadDefinition } from './state-machine-definition.ts';
-import {
-  addStreamingMethods,
-  type RestMethodGuard,
-  restMethodOptions,
-  STREAM_TIMEOUT,
-} from './streaming-path.ts';
 import { WorkflowWatch } from './workflow-watch.ts';
 
 /** Key prefix of the copied files in the download bucket; IAM grants and the lifecycle rule are scoped to it. */
@@ -51,16 +45,11 @@ const WEBSOCKET_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 );
 
 export interface AsyncPathProps {
-  /** The REST API's root resource; this construct adds `/download/{key+}` and `/downloads/{downloadId}`. */
-  readonly apiRoot: IResource;
-  readonly guard: RestMethodGuard;
   /**
    * The app's settings: each function gets the variables of the settings it reads
    * (`settingsEnvironment`), and the bucket's lifecycle `objectExpirationDays`.
    */
   readonly settings: Readonly<Settings>;
-  /** Concurrency reserved for the router; 0 reserves none. */
-  readonly routerReservedConcurrency: number;
   /** Default route throttling of the WebSocket stage. */
   readonly webSocketThrottle: Required<ThrottleSettings>;
   /** Write WebSocket access logs (like the REST stage's, `apiAccessLogs`). */
@@ -69,9 +58,9 @@ export interface AsyncPathProps {
 }
 
 /**
- * The async path: the router (`GET|HEAD /download/{key+}`, STREAM mode), the status endpoint
- * (`GET /downloads/{downloadId}`), the WebSocket API, the download table and bucket, and the
- * Step Functions workflow that copies upstream into S3 and hands out a presigned URL.
+ * The async path: the WebSocket API, the download table and bucket, and the Step Functions
+ * workflow that copies upstream into S3 and hands out a presigned URL. The REST routes that start
+ * and report downloads (the router and the status endpoint) are `DownloadApi`'s.
  *
  * The bucket and table are a cache of short-lived downloads, so this sample destroys them with
  * the stack (`RemovalPolicy.DESTROY`, bucket emptied by `autoDeleteObjects`). Keep that in mind
@@ -88,9 +77,10 @@ export class AsyncPath extends Construct {
   /** Settles downloads whose execution timed out, was stopped or failed unhandled; dead-letter queue. */
   readonly workflowWatch: WorkflowWatch;
   readonly functions: {
-    readonly download: DownloadFunction;
-    readonly downloadStatus: DownloadFunction;
     readonly websocket: DownloadFunction;
+    readonly planCopy: DownloadFunction;
+    readonly copyRange: DownloadFunction;
+    readonly completeCopy: DownloadFunction;
     readonly fetchToS3: DownloadFunction;
     readonly presign: DownloadFunction;
     readonly markReady: DownloadFunction;
@@ -275,7 +265,69 @@ export class AsyncPath extends Construct {
     grantOnDownloadObjects(markFailed, 's3:AbortMultipartUpload', 's3:DeleteObject');
     grantConnectionsApi(markFailed, this.webSocketStage, 'POST');
 
-    const workflowFunctions = { fetchToS3, presign, markReady, notify, markFailed };
+    // The parallel ranged copy: plan, workers (one Map iteration per range), completion.
+    const planCopy = new DownloadFunction(this, 'PlanCopyFunction', {
+      folder: 'plan-copy',
+      description: 'Chooses the copy; for a parallel one creates the multipart upload and its ranges.',
+      environment: {
+        ...settingsEnvironment(props.settings, 'plan-copy'),
+        [ENV.downloadBucket]: bucketName,
+        [ENV.downloadTable]: tableName,
+      },
+      invokedSynchronouslyBy: onStateMachine,
+      defaults,
+    });
+    // CreateMultipartUpload is authorized by s3:PutObject; AbortMultipartUpload when the plan fails.
+    grantOnDownloadObjects(planCopy, 's3:PutObject', 's3:AbortMultipartUpload');
+    this.table.grant(planCopy, 'dynamodb:UpdateItem');
+
+    const copyRange = new DownloadFunction(this, 'CopyRangeFunction', {
+      folder: 'copy-range',
+      description: 'Copies one range of a parallel copy into its multipart upload, with progress.',
+      environment: {
+        ...settingsEnvironment(props.settings, 'copy-range'),
+        [ENV.downloadTable]: tableName,
+        [ENV.webSocketManagementUrl]: managementUrl,
+      },
+      timeout: Duration.minutes(15),
+      // Parts stream through (no buffering): memory buys network and CPU for the checksum.
+      memorySize: 1024,
+      invokedSynchronouslyBy: onStateMachine,
+      defaults,
+    });
+    // UploadPart is authorized by s3:PutObject.
+    grantOnDownloadObjects(copyRange, 's3:PutObject');
+    // GetItem: where the range stands; UpdateItem: progress and the progress-message slot.
+    this.table.grant(copyRange, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    grantConnectionsApi(copyRange, this.webSocketStage, 'POST');
+
+    const completeCopy = new DownloadFunction(this, 'CompleteCopyFunction', {
+      folder: 'complete-copy',
+      description: "Checks a parallel copy's checksum and completes its multipart upload.",
+      environment: { [ENV.downloadTable]: tableName },
+      timeout: Duration.minutes(2),
+      invokedSynchronouslyBy: onStateMachine,
+      defaults,
+    });
+    // ListParts (s3:ListMultipartUploadParts), CompleteMultipartUpload (s3:PutObject), Abort.
+    grantOnDownloadObjects(
+      completeCopy,
+      's3:ListMultipartUploadParts',
+      's3:PutObject',
+      's3:AbortMultipartUpload',
+    );
+    this.table.grant(completeCopy, 'dynamodb:GetItem');
+
+    const workflowFunctions = {
+      planCopy,
+      copyRange,
+      completeCopy,
+      fetchToS3,
+      presign,
+      markReady,
+      notify,
+      markFailed,
+    };
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       comment: 'Copies a large upstream file into S3 and hands out a presigned URL.',
       definitionBody: DefinitionBody.fromChainable(buildDownloadDefinition(this, workflowFunctions)),
@@ -355,51 +407,11 @@ export class AsyncPath extends Construct {
       });
     }
 
-    const download = new DownloadFunction(this, 'RouterFunction', {
-      folder: 'router',
-      description: 'Routes a download: streams what fits, starts the async copy for the rest.',
-      environment: {
-        ...settingsEnvironment(props.settings, 'router'),
-        [ENV.downloadTable]: tableName,
-        [ENV.stateMachineArn]: this.stateMachine.stateMachineArn,
-        [ENV.webSocketUrl]: webSocketUrl,
-      },
-      timeout: STREAM_TIMEOUT,
-      memorySize: 512,
-      reservedConcurrency: props.routerReservedConcurrency,
-      invokedSynchronouslyBy: 'API Gateway (REST STREAM mode)',
-      defaults,
-    });
-    // PutItem: the new record; UpdateItem: marks it FAILED when the workflow cannot start.
-    this.table.grant(download, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    this.stateMachine.grantStartExecution(download);
-    addStreamingMethods(props.apiRoot.addResource('download').addResource('{key+}'), download, props.guard);
-
-    const downloadStatus = new DownloadFunction(this, 'DownloadStatusFunction', {
-      folder: 'download-status',
-      description: 'Answers GET /downloads/{downloadId} (polling alternative to the WebSocket).',
-      environment: {
-        ...settingsEnvironment(props.settings, 'download-status'),
-        [ENV.downloadTable]: tableName,
-        [ENV.webSocketUrl]: webSocketUrl,
-        // Re-signs an expired URL for a client that polls late.
-        [ENV.downloadBucket]: bucketName,
-      },
-      timeout: Duration.seconds(10),
-      invokedSynchronouslyBy: 'API Gateway (REST)',
-      defaults,
-    });
-    this.table.grant(downloadStatus, 'dynamodb:GetItem');
-    grantPresigning(downloadStatus);
-    props.apiRoot
-      .addResource('downloads')
-      .addResource('{downloadId}')
-      .addMethod('GET', new LambdaIntegration(downloadStatus), restMethodOptions(props.guard, 'downloadId'));
-
     this.functions = {
-      download,
-      downloadStatus,
       websocket,
+      planCopy,
+      copyRange,
+      completeCopy,
       fetchToS3,
       presign,
       markReady,

@@ -25,9 +25,11 @@ import {
   type SettingName,
   type Settings,
 } from '../shared/settings.ts';
-import { AsyncPath } from './async-path.ts';
+import { AsyncPath, DOWNLOAD_OBJECT_PREFIX } from './async-path.ts';
+import { DownloadApi } from './download-api.ts';
 import { DownloadFunction } from './functions.ts';
 import { alarmsOf, Monitoring } from './monitoring.ts';
+import { BrowserPage } from './page.ts';
 import { StreamingPath } from './streaming-path.ts';
 
 export type { ApiAuth };
@@ -131,7 +133,11 @@ export class DownloadStack extends Stack {
   readonly settings: DownloadSettings;
   readonly restApi: RestApi;
   readonly streamingPath: StreamingPath;
+  /** The browser page at the REST API's root (`GET /`), under the same auth as the API. */
+  readonly browserPage: BrowserPage;
   readonly asyncPath: AsyncPath;
+  /** The router (`/download/{key+}`) and the status endpoint (`/downloads/{downloadId}`). */
+  readonly downloadApi: DownloadApi;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DownloadStackProps = {}) {
@@ -194,10 +200,7 @@ export class DownloadStack extends Stack {
       defaults,
     });
     this.asyncPath = new AsyncPath(this, 'AsyncPath', {
-      apiRoot: this.restApi.root,
-      guard,
       settings,
-      routerReservedConcurrency: settings.routerReservedConcurrency,
       webSocketThrottle: {
         rateLimit: settings.webSocketThrottlingRateLimit,
         burstLimit: settings.webSocketThrottlingBurstLimit,
@@ -205,6 +208,20 @@ export class DownloadStack extends Stack {
       accessLogs: settings.apiAccessLogs,
       defaults,
     });
+    this.downloadApi = new DownloadApi(this, 'DownloadApi', {
+      apiRoot: this.restApi.root,
+      guard,
+      settings,
+      routerReservedConcurrency: settings.routerReservedConcurrency,
+      table: this.asyncPath.table,
+      bucket: this.asyncPath.bucket,
+      objectPrefix: DOWNLOAD_OBJECT_PREFIX,
+      stateMachine: this.asyncPath.stateMachine,
+      webSocketUrl: this.asyncPath.webSocketStage.url,
+      defaults,
+    });
+
+    this.browserPage = new BrowserPage(this, 'BrowserPage', { apiRoot: this.restApi.root, guard, defaults });
 
     new CfnOutput(this, 'RestApiUrl', {
       value: this.restApi.url,

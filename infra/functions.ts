@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { FUNCTION_FOLDER_METADATA } from './function-metadata.ts';
 
 /** The folders under `functions/`; each holds a `handler.ts` that exports `handler`. */
 export const FUNCTION_FOLDERS = [
@@ -18,6 +19,10 @@ export const FUNCTION_FOLDERS = [
   'notify',
   'mark-failed',
   'workflow-ended',
+  'plan-copy',
+  'copy-range',
+  'complete-copy',
+  'page',
 ] as const;
 
 /** Name of a folder under `functions/`. */
@@ -103,8 +108,8 @@ export interface DownloadFunctionProps {
  * (bundled locally by esbuild, no Docker), X-Ray tracing, its own log group kept for a month.
  * Its role has no managed policy (the CDK default, `AWSLambdaBasicExecutionRole`, may write to
  * every log group): only writing to its own log group, X-Ray, and what its code is granted.
- * It remembers its `functions/` folder, which is how the local stack maps state machine tasks
- * back to handlers.
+ * It remembers its `functions/` folder, and records it in the template (`FUNCTION_FOLDER_METADATA`),
+ * which is how the local stack knows which handler each function of the template runs.
  */
 export class DownloadFunction extends NodejsFunction {
   /** The folder under `functions/` this function was built from. */
@@ -145,6 +150,7 @@ export class DownloadFunction extends NodejsFunction {
       bundling: FUNCTION_BUNDLING,
     });
     this.folder = props.folder;
+    (this.node.defaultChild as CfnResource).addMetadata(FUNCTION_FOLDER_METADATA, props.folder);
     // Tracing.ACTIVE adds xray:PutTraceSegments and xray:PutTelemetryRecords to the role.
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -7,6 +7,7 @@ import {
   Fail,
   type IChainable,
   JsonPath,
+  Map as MapState,
   Succeed,
   TaskInput,
 } from 'aws-cdk-lib/aws-stepfunctions';
@@ -19,6 +20,13 @@ import { RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
  * these names, so they are part of the contract: change them here only.
  */
 export const STATE_NAMES = {
+  planCopy: 'PlanCopy',
+  copyMode: 'CopyMode',
+  copyRanges: 'CopyRanges',
+  copyRange: 'CopyRange',
+  rangeCopied: 'RangeCopied',
+  rangeDone: 'RangeDone',
+  completeCopy: 'CompleteCopy',
   fetchToS3: 'FetchToS3',
   presign: 'Presign',
   markReady: 'MarkReady',
@@ -35,8 +43,18 @@ export const STATE_NAMES = {
  */
 export const FETCH_RETRYABLE_ERRORS: string[] = [...RETRYABLE_ERROR_NAMES];
 
+/**
+ * What Lambda answers when the account's concurrency is used up. A parallel copy starts several
+ * workers at once; in an account whose total concurrency is 10 (new accounts) they can be
+ * throttled, and a throttled invocation is worth waiting for.
+ */
+export const LAMBDA_THROTTLED_ERROR = 'Lambda.TooManyRequestsException';
+
 /** The Lambda functions behind the workflow's Task states. */
 export interface DownloadWorkflowFunctions {
+  readonly planCopy: IFunction;
+  readonly copyRange: IFunction;
+  readonly completeCopy: IFunction;
   readonly fetchToS3: IFunction;
   readonly presign: IFunction;
   readonly markReady: IFunction;
@@ -51,8 +69,19 @@ export interface DownloadWorkflowFunctions {
  * field must be present in what the handler returns (`null` is fine, `undefined` is not: JSON
  * drops it and the state fails with `States.Runtime`).
  *
- * - `FetchToS3` → `$.object` `{ bucket, objectKey, size, contentType, fileName }`; retries the
- *   named upstream/S3 errors, every failure goes to `MarkFailed` with the error in `$.error`.
+ * - `PlanCopy` → `$.plan` `{ mode, reason, copy, ranges, concurrency }`: reads upstream's headers
+ *   and chooses the copy (`shared/downloads/plan-copy.ts`); for `parallel` it has created the
+ *   multipart upload and cut the file into ranges.
+ * - `CopyMode` → `CopyRanges` when `$.plan.mode` is `parallel`, else `FetchToS3`.
+ * - `CopyRanges` (Map, inline, `MaxConcurrencyPath: $.plan.concurrency`) runs, per range,
+ *   `CopyRange` → `RangeCopied` → back to `CopyRange` until the worker answers `done`: a worker
+ *   copies for at most one invocation and returns where it stopped, so a range may take any number
+ *   of invocations. `CopyRange` retries the retryable errors on its own (the range resumes from its
+ *   last stored part) and a throttled invocation; what survives that fails the Map → `MarkFailed`.
+ *   Results → `$.copied`.
+ * - `CompleteCopy` → `$.object`, the same shape as `FetchToS3`'s; then `Presign`.
+ * - `FetchToS3` → `$.object` `{ bucket, objectKey, size, contentType, fileName, checksum }`; retries
+ *   the named upstream/S3 errors, every failure goes to `MarkFailed` with the error in `$.error`.
  * - `Presign` → `$.presigned` `{ url, expiresAt }`.
  * - `MarkReady` → `$.ready` `{ connectionId }` (a string, or `null` when no client is connected).
  * - `HasConnection` → `Notify` when `$.ready.connectionId` is a string, else `Done`.
@@ -78,25 +107,88 @@ export function buildDownloadDefinition(scope: Construct, functions: DownloadWor
   );
   const catchToMarkFailed = { errors: [Errors.ALL], resultPath: '$.error' };
 
+  const retryable = {
+    errors: FETCH_RETRYABLE_ERRORS,
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 3,
+  };
+  const planCopy = new LambdaInvoke(scope, STATE_NAMES.planCopy, {
+    comment: "Read upstream's headers; choose the single-stream or the parallel ranged copy.",
+    lambdaFunction: functions.planCopy,
+    payload: TaskInput.fromJsonPathAt('$'),
+    resultSelector: {
+      mode: JsonPath.stringAt('$.Payload.mode'),
+      reason: JsonPath.stringAt('$.Payload.reason'),
+      copy: JsonPath.objectAt('$.Payload.copy'),
+      ranges: JsonPath.listAt('$.Payload.ranges'),
+      concurrency: JsonPath.numberAt('$.Payload.concurrency'),
+    },
+    resultPath: '$.plan',
+  })
+    .addRetry(retryable)
+    .addCatch(markFailed, catchToMarkFailed);
+
+  const copyRange = new LambdaInvoke(scope, STATE_NAMES.copyRange, {
+    comment: 'Copy the range, part by part, for at most one invocation; returns where it stopped.',
+    lambdaFunction: functions.copyRange,
+    payload: TaskInput.fromJsonPathAt('$'),
+    outputPath: '$.Payload',
+  })
+    .addRetry(retryable)
+    .addRetry({
+      errors: [LAMBDA_THROTTLED_ERROR],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 6,
+    });
+  const rangeCopied = new Choice(scope, STATE_NAMES.rangeCopied)
+    .when(Condition.booleanEquals('$.done', true), new Succeed(scope, STATE_NAMES.rangeDone))
+    .otherwise(copyRange);
+  const copyRanges = new MapState(scope, STATE_NAMES.copyRanges, {
+    comment: 'Copy the ranges at once into the one multipart upload.',
+    itemsPath: '$.plan.ranges',
+    maxConcurrencyPath: '$.plan.concurrency',
+    itemSelector: {
+      downloadId: JsonPath.stringAt('$.downloadId'),
+      copy: JsonPath.objectAt('$.plan.copy'),
+      range: JsonPath.objectAt('$$.Map.Item.Value'),
+    },
+    resultPath: '$.copied',
+  })
+    .itemProcessor(copyRange.next(rangeCopied))
+    .addCatch(markFailed, catchToMarkFailed);
+
+  const objectSelector = {
+    bucket: JsonPath.stringAt('$.Payload.bucket'),
+    objectKey: JsonPath.stringAt('$.Payload.objectKey'),
+    size: JsonPath.numberAt('$.Payload.size'),
+    contentType: JsonPath.stringAt('$.Payload.contentType'),
+    fileName: JsonPath.stringAt('$.Payload.fileName'),
+    checksum: JsonPath.objectAt('$.Payload.checksum'),
+  };
+  const completeCopy = new LambdaInvoke(scope, STATE_NAMES.completeCopy, {
+    comment: "Check the ranges' checksum; complete the multipart upload with every part, in order.",
+    lambdaFunction: functions.completeCopy,
+    payload: TaskInput.fromObject({
+      downloadId: JsonPath.stringAt('$.downloadId'),
+      copy: JsonPath.objectAt('$.plan.copy'),
+      ranges: JsonPath.listAt('$.copied'),
+    }),
+    resultSelector: objectSelector,
+    resultPath: '$.object',
+  })
+    .addRetry({ errors: ['S3UploadError'], interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 3 })
+    .addCatch(markFailed, catchToMarkFailed);
+
   const fetchToS3 = new LambdaInvoke(scope, STATE_NAMES.fetchToS3, {
     comment: 'Stream the upstream body into an S3 multipart upload.',
     lambdaFunction: functions.fetchToS3,
     payload: TaskInput.fromJsonPathAt('$'),
-    resultSelector: {
-      bucket: JsonPath.stringAt('$.Payload.bucket'),
-      objectKey: JsonPath.stringAt('$.Payload.objectKey'),
-      size: JsonPath.numberAt('$.Payload.size'),
-      contentType: JsonPath.stringAt('$.Payload.contentType'),
-      fileName: JsonPath.stringAt('$.Payload.fileName'),
-    },
+    resultSelector: objectSelector,
     resultPath: '$.object',
   })
-    .addRetry({
-      errors: FETCH_RETRYABLE_ERRORS,
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 3,
-    })
+    .addRetry(retryable)
     .addCatch(markFailed, catchToMarkFailed);
 
   const presign = new LambdaInvoke(scope, STATE_NAMES.presign, {
@@ -138,5 +230,11 @@ export function buildDownloadDefinition(scope: Construct, functions: DownloadWor
     .when(Condition.and(Condition.isPresent(connectionPath), Condition.isString(connectionPath)), notify)
     .otherwise(done);
 
-  return fetchToS3.next(presign).next(markReady).next(hasConnection);
+  presign.next(markReady).next(hasConnection);
+  fetchToS3.next(presign);
+  copyRanges.next(completeCopy).next(presign);
+  const copyMode = new Choice(scope, STATE_NAMES.copyMode)
+    .when(Condition.stringEquals('$.plan.mode', 'parallel'), copyRanges)
+    .otherwise(fetchToS3);
+  return planCopy.next(copyMode);
 }

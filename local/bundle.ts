@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
+import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
 import {
   FUNCTION_BUNDLING,
   type FunctionBundling,
@@ -57,6 +57,20 @@ export function toEsbuildOptions(bundling: FunctionBundling, entry: string, outD
     absWorkingDir: REPO_ROOT,
     logLevel: 'warning',
   };
+}
+
+/**
+ * Bundles `functions/<folder>/handler.ts` in memory, with exactly the options of `bundleFunction`
+ * (and so of `cdk synth`), and returns esbuild's metafile: every input with what it imports, and
+ * how many bytes of each input the bundle kept (`outputs[…].inputs[…].bytesInOutput`).
+ */
+export async function functionMetafile(folder: FunctionFolder): Promise<Metafile> {
+  const result = await build({
+    ...toEsbuildOptions(FUNCTION_BUNDLING, handlerEntry(folder), path.join(REPO_ROOT, '.local', 'metafile')),
+    metafile: true,
+    write: false,
+  });
+  return result.metafile;
 }
 
 /** One input file as it was bundled; size and mtime spare re-reading unchanged files. */

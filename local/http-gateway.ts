@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, LambdaFunctionURLEvent } from 'aws-lambda';
 import { HTTP_INTEGRATION_CONTENT_TYPE } from '../shared/http/awslambda.ts';
 import { createLocalContext } from './lambda-service.ts';
 import { listen } from './listen.ts';
 import type { InvokeStreaming, StreamingInvocation } from './runtime-response.ts';
 import { type RequestAuthorizer, sendAuthDenial } from './sigv4-auth.ts';
+import { createStreamThrottle, type StreamCap } from './stream-caps.ts';
 import {
   type AnyStreamingHandler,
   invokeInProcess,
@@ -88,6 +89,11 @@ export function matchRoute(
   const segments = rawPath.split('/').slice(1);
   for (const route of routes) {
     if (!route.methods.includes(method)) continue;
+    // The root resource matches `/` alone.
+    if (route.resource === '/') {
+      if (rawPath === '/') return { route, pathParameters: {} };
+      continue;
+    }
     const pattern = route.resource.split('/').slice(1);
     const pathParameters: Record<string, string> = {};
     let matched = true;
@@ -354,6 +360,7 @@ export async function sendStreamedResponse(
   req: IncomingMessage,
   res: ServerResponse,
   report: (message: string) => void,
+  cap?: StreamCap,
 ): Promise<void> {
   const response = await invocation.response;
   if (!response) {
@@ -374,7 +381,9 @@ export async function sendStreamedResponse(
   };
   let bodyFailed = false;
   try {
-    await forwardBody(response.body, res, (chunk) => {
+    // With a cap (`LOCAL_STREAM_CAPS=aws`), what the runtime posts reaches the client as slowly as on AWS.
+    const body = cap ? pipeline(response.body, createStreamThrottle(cap), () => {}) : response.body;
+    await forwardBody(body, res, (chunk) => {
       if (started) return chunk;
       if (!withPrelude) {
         begin({ statusCode: 200, headers: { 'content-type': response.contentType } });
@@ -462,6 +471,8 @@ export async function startHttpGateway(options: {
   log?: (message: string) => void;
   /** Checks each request before routing (`LOCAL_AUTH=iam`: SigV4, as AWS_IAM auth does); open when absent. */
   authorize?: RequestAuthorizer;
+  /** The platform's throughput cap on streamed responses (`LOCAL_STREAM_CAPS=aws`); uncapped when absent. */
+  streamCap?: StreamCap;
 }): Promise<HttpGateway> {
   const log = options.log ?? (() => {});
   const { mode } = options;
@@ -473,8 +484,12 @@ export async function startHttpGateway(options: {
   ) => {
     if (target.invokeStreaming || isStreamingHandler(target.handler)) {
       const invocation = invokeStreamingRoute(target, event, log);
-      await sendStreamedResponse(invocation, req, res, (message) =>
-        log(`${target.functionName}: ${message}`),
+      await sendStreamedResponse(
+        invocation,
+        req,
+        res,
+        (message) => log(`${target.functionName}: ${message}`),
+        options.streamCap,
       );
     } else {
       await invokeBuffered(target.handler, event, target.functionName, target.timeoutMs, res, log);

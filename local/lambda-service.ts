@@ -29,9 +29,24 @@ export function localRegion(): string {
   return process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
 }
 
+/** Memory sizes the local stack configured, by function name (from the synthesized template). */
+const configuredMemoryMb = new Map<string, number>();
+
+/**
+ * Records each local function's `MemorySize`, which the contexts of its invocations then report
+ * (`memoryLimitInMB`), wherever they are created (this service, the gateways, Step Functions).
+ */
+export function configureLocalFunctionMemory(memoryMbByName: Readonly<Record<string, number>>): void {
+  for (const [name, memoryMb] of Object.entries(memoryMbByName)) configuredMemoryMb.set(name, memoryMb);
+}
+
+/** Reported for a function nobody configured (emulator tests). */
+const DEFAULT_MEMORY_MB = 1024;
+
 /**
  * A Lambda `Context` for one invocation: a fresh `awsRequestId` and a `getRemainingTimeInMillis()`
- * that counts down from `timeoutMs`, as the runtime's does.
+ * that counts down from `timeoutMs`, as the runtime's does; `memoryLimitInMB` is the function's
+ * configured memory (`configureLocalFunctionMemory`).
  */
 export function createLocalContext(functionName: string, timeoutMs: number): LocalContext {
   const deadline = Date.now() + timeoutMs;
@@ -44,7 +59,7 @@ export function createLocalContext(functionName: string, timeoutMs: number): Loc
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:${localRegion()}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
-    memoryLimitInMB: '1024',
+    memoryLimitInMB: String(configuredMemoryMb.get(functionName) ?? DEFAULT_MEMORY_MB),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
@@ -148,10 +163,15 @@ export interface LambdaService {
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
-// Invoke payload quotas: 6 MB synchronous, 1 MB asynchronous (256 KB before October 2025).
-const MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+// Invoke payload quota of asynchronous invocations: 1 MB (256 KB before October 2025).
 const MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024;
-const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+/**
+ * The Lambda operations served, each with the invocation types it accepts: exactly what the
+ * product sends (`test/unit/emulated-operations.test.ts` keeps it so). Synchronous invocations
+ * are not among them: the local stack calls its functions directly, as the services do.
+ */
+export const LAMBDA_OPERATIONS = { Invoke: ['Event'] } as const;
 
 /** `my-fn`, `my-fn:alias`, `123456789012:function:my-fn` or a full ARN → `my-fn`. */
 export function functionNameOf(nameOrArn: string): string {
@@ -163,8 +183,9 @@ export function functionNameOf(nameOrArn: string): string {
 
 /**
  * Emulates the Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for the real
- * `@aws-sdk/client-lambda`: `RequestResponse` answers with the result, `Event` answers 202 and runs
- * the handler in the background with Lambda's two retries. SigV4 signatures are not checked.
+ * `@aws-sdk/client-lambda`, for asynchronous (`Event`) invocations: it answers 202 and runs the
+ * handler in the background with Lambda's two retries. Other invocation types are refused
+ * (`LAMBDA_OPERATIONS`). SigV4 signatures are not checked.
  */
 export async function startLambdaService(options: LambdaServiceOptions): Promise<LambdaService> {
   const log = detailedLog(options.log);
@@ -241,10 +262,24 @@ export async function startLambdaService(options: LambdaServiceOptions): Promise
       return;
     }
     const invocationType = headerValue(req, 'x-amz-invocation-type') ?? 'RequestResponse';
-    const limit = invocationType === 'Event' ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
-    const body = await readBody(req, limit);
+    if (!(LAMBDA_OPERATIONS.Invoke as readonly string[]).includes(invocationType)) {
+      req.resume();
+      sendError(
+        res,
+        400,
+        'InvalidParameterValueException',
+        `The local Lambda service serves ${LAMBDA_OPERATIONS.Invoke.join(', ')} invocations only, not ${invocationType}`,
+      );
+      return;
+    }
+    const body = await readBody(req, MAX_ASYNC_PAYLOAD_BYTES);
     if (body === undefined) {
-      sendError(res, 413, 'RequestTooLargeException', `Request must be smaller than ${limit} bytes`);
+      sendError(
+        res,
+        413,
+        'RequestTooLargeException',
+        `Request must be smaller than ${MAX_ASYNC_PAYLOAD_BYTES} bytes`,
+      );
       return;
     }
     let event: unknown;
@@ -255,45 +290,8 @@ export async function startLambdaService(options: LambdaServiceOptions): Promise
       sendError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
       return;
     }
-    switch (invocationType) {
-      case 'DryRun':
-        res.writeHead(204).end();
-        return;
-      case 'Event':
-        runInBackground(name, fn, event);
-        res.writeHead(202, { 'content-length': '0' }).end();
-        return;
-      case 'RequestResponse': {
-        const outcome = await invokeLocalHandler(fn.handler, event, name, fn.timeoutMs);
-        let payload = outcome.ok ? JSON.stringify(outcome.result ?? null) : JSON.stringify(outcome.error);
-        let functionError = !outcome.ok;
-        if (Buffer.byteLength(payload) > MAX_RESPONSE_BYTES) {
-          functionError = true;
-          payload = JSON.stringify({
-            errorType: 'Function.ResponseSizeTooLarge',
-            errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`,
-          });
-        }
-        if (!outcome.ok) {
-          log('lambda: invocation failed', { functionName: name, errorType: outcome.error.errorType });
-        }
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': String(Buffer.byteLength(payload)),
-          'x-amz-executed-version': '$LATEST',
-          ...(functionError ? { 'x-amz-function-error': 'Unhandled' } : {}),
-        });
-        res.end(payload);
-        return;
-      }
-      default:
-        sendError(
-          res,
-          400,
-          'InvalidParameterValueException',
-          `Unsupported invocation type ${invocationType}`,
-        );
-    }
+    runInBackground(name, fn, event);
+    res.writeHead(202, { 'content-length': '0' }).end();
   }
 
   const port = await listen(server, options.port, options.host);

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { type LocalAuthMode, parseLocalAuthMode } from './sigv4-auth.ts';
-import { type LocalEndpoints, type LocalRuntime, startLocalStack } from './stack.ts';
+import { type LocalRuntime, type LocalStack, startLocalStack } from './stack.ts';
+import { type LocalStreamCaps, parseLocalStreamCaps } from './stream-caps.ts';
 
 function runtime(): LocalRuntime {
   const raw = process.env.LOCAL_RUNTIME || 'in-process';
@@ -15,6 +16,15 @@ function localAuth(): LocalAuthMode {
   const mode = parseLocalAuthMode(process.env.LOCAL_AUTH);
   if (!mode) {
     console.error(`LOCAL_AUTH must be "none" or "iam", got "${process.env.LOCAL_AUTH}"`);
+    process.exit(2);
+  }
+  return mode;
+}
+
+function streamCaps(): LocalStreamCaps {
+  const mode = parseLocalStreamCaps(process.env.LOCAL_STREAM_CAPS);
+  if (!mode) {
+    console.error(`LOCAL_STREAM_CAPS must be "off" or "aws", got "${process.env.LOCAL_STREAM_CAPS}"`);
     process.exit(2);
   }
   return mode;
@@ -74,15 +84,26 @@ const starting = startLocalStack({
   workflowTimeoutSeconds: seconds('LOCAL_WORKFLOW_TIMEOUT_SECONDS'),
   runtime: runtime(),
   auth: localAuth(),
+  streamCaps: streamCaps(),
   log: (message) => console.error(message),
 });
 // Installed before the stack is up: a stop requested while it starts waits for the start, then closes.
 const stopRequested = handleStopRequests();
 const stack = await starting;
 // A stop requested while the stack started is under way already: no banner then.
-if (!stopRequested()) printReady(stack.endpoints);
+if (!stopRequested()) printReady(stack);
 
-function printReady(e: LocalEndpoints): void {
+/** `GET|HEAD /stream/{key+}  → stream`, one line per route the template declares. */
+function restRouteLines(layout: LocalStack['layout']): string {
+  const routes = layout.restRoutes.map((route) => ({
+    left: `${route.methods.join('|')} ${route.resource}`,
+    functionName: route.functionName,
+  }));
+  const width = Math.max(0, ...routes.map((route) => route.left.length));
+  return routes.map((route) => `    ${route.left.padEnd(width)}  → ${route.functionName}`).join('\n');
+}
+
+function printReady({ endpoints: e, layout }: LocalStack): void {
   if (process.env.LOCAL_STACK_READY_JSON === '1') {
     // Machine-readable line for tests and benchmarks that start the stack as a child process.
     console.log(JSON.stringify({ localStackReady: e }));
@@ -93,9 +114,7 @@ function printReady(e: LocalEndpoints): void {
 Local stack is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
 
   REST API (no stage)   ${e.restApi}
-    GET /stream/{key+}          stream through Lambda (up to STREAM_MAX_BYTES)
-    GET /download/{key+}        router: stream, or 202 + async copy to S3
-    GET /downloads/{id}         status of an async download
+${restRouteLines(layout)}
   Function URL          ${e.functionUrl}/{key+}
   WebSocket API         ${e.webSocket}
   Upstream              ${e.upstream}

@@ -1,8 +1,10 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { detailedLog, type LocalLog } from './lambda-service.ts';
 
 /**
@@ -100,8 +102,8 @@ export async function startS3(options: S3Options): Promise<LocalS3> {
  *   ListObjectsV2, ListObjects, HeadBucket of the current SDK), and it encodes query values with
  *   `encodeURIComponent`, which leaves `!'()*` as they are where SigV4 percent-encodes them (a
  *   presigned GET with `response-content-disposition=attachment; filename*=UTF-8''…`).
- * - Serves ListMultipartUploads (s3rver: NotImplemented) and AbortMultipartUpload (s3rver:
- *   MethodNotAllowed) from s3rver's upload directories, and answers UploadPart and
+ * - Serves ListMultipartUploads (s3rver: NotImplemented), ListParts and AbortMultipartUpload
+ *   (s3rver: MethodNotAllowed) from s3rver's upload directories, and answers UploadPart and
  *   CompleteMultipartUpload for an unknown upload id with 404 NoSuchUpload, as S3 does.
  */
 function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddleware {
@@ -122,8 +124,9 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
     const uploadId = params.get('uploadId');
     const listUploads = ctx.method === 'GET' && key === '' && params.has('uploads');
     const abortUpload = ctx.method === 'DELETE' && key !== '' && uploadId !== undefined;
-    if (listUploads || abortUpload) {
-      const verified = verifySigV4(ctx.req, url.pathname, query);
+    const listParts = ctx.method === 'GET' && key !== '' && uploadId !== undefined;
+    if (listUploads || abortUpload || listParts) {
+      const verified = await verifySigV4(ctx.req, query);
       if (!verified.ok) return sendS3Error(ctx, 403, verified.code, verified.message);
       if (!bucket || !(await exists(join(directory, bucket)))) {
         return sendS3Error(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
@@ -136,6 +139,12 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
       }
       const upload = await readUpload(directory, bucket, uploadId ?? '');
       if (!upload || upload.key !== key) return sendNoSuchUpload(ctx);
+      if (listParts) {
+        ctx.status = 200;
+        ctx.type = 'application/xml';
+        ctx.body = await listUploadParts(upload, bucket, params);
+        return;
+      }
       await rm(upload.path, { recursive: true, force: true });
       ctx.status = 204;
       return;
@@ -146,7 +155,7 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
     }
 
     // s3rver's own check (which still runs, with expiry) trusts a request marked authenticated.
-    const verified = verifySigV4(ctx.req, url.pathname, query);
+    const verified = await verifySigV4(ctx.req, query);
     if (verified.ok) {
       const account = AWSAccount.registry.get(verified.accessKeyId);
       if (account) ctx.state.account = account;
@@ -211,6 +220,46 @@ async function listMultipartUploads(directory: string, bucket: string, prefix: s
   ].join('');
 }
 
+/**
+ * ListParts of one upload: s3rver keeps part N in the file `N` of the upload's directory, its MD5
+ * (the part's ETag) in `N.md5`. Pages of `max-parts` (default 1,000) after `part-number-marker`.
+ */
+async function listUploadParts(
+  upload: StoredUpload,
+  bucket: string,
+  params: ReadonlyMap<string, string>,
+): Promise<string> {
+  const marker = Number(params.get('part-number-marker') ?? '0') || 0;
+  const maxParts = Math.min(Number(params.get('max-parts') ?? '1000') || 1000, 1000);
+  const numbers = (await readdir(upload.path))
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((number) => number > marker)
+    .sort((a, b) => a - b);
+  const page = numbers.slice(0, maxParts);
+  const parts = await Promise.all(
+    page.map(async (number) => {
+      const path = join(upload.path, String(number));
+      const [info, md5] = await Promise.all([stat(path), readFile(`${path}.md5`, 'utf8').catch(() => '')]);
+      return { number, size: info.size, md5: md5.trim(), modified: info.mtime };
+    }),
+  );
+  const truncated = numbers.length > page.length;
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+    `<Bucket>${escapeXml(bucket)}</Bucket><Key>${escapeXml(upload.key)}</Key><UploadId>${upload.uploadId}</UploadId>`,
+    `<PartNumberMarker>${marker}</PartNumberMarker><NextPartNumberMarker>${page.at(-1) ?? marker}</NextPartNumberMarker>`,
+    `<MaxParts>${maxParts}</MaxParts><IsTruncated>${truncated}</IsTruncated><StorageClass>STANDARD</StorageClass>`,
+    ...parts.map(
+      (part) =>
+        `<Part><PartNumber>${part.number}</PartNumber><LastModified>${part.modified.toISOString()}</LastModified>` +
+        `<ETag>&quot;${part.md5}&quot;</ETag><Size>${part.size}</Size></Part>`,
+    ),
+    '</ListPartsResult>',
+  ].join('');
+}
+
 function sendNoSuchUpload(ctx: KoaContext): void {
   sendS3Error(
     ctx,
@@ -234,22 +283,57 @@ const SIGNATURE_MISMATCH: Verification = {
   message: 'The request signature we calculated does not match the signature you provided.',
 };
 
-/** Checks an AWS4-HMAC-SHA256 signature (header or presigned, with expiry) made with LOCAL_CREDENTIALS. */
-function verifySigV4(
+/** The query parameters a presigned URL carries its signature in; the signer adds them again. */
+const PRESIGN_PARAMETERS = new Set([
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+]);
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+// Presigned S3 URLs never sign the body (the SDK's presigner says so in `X-Amz-Content-Sha256`).
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+// SigV4 refuses to presign for longer than a week; so does S3.
+const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * S3's flavour of SigV4 with the local credentials, from the AWS SDK's own signer: S3 signs the
+ * path as sent (no second encoding) and takes the payload hash from `x-amz-content-sha256`.
+ */
+const s3Signer = new SignatureV4({
+  credentials: LOCAL_CREDENTIALS,
+  region: 'us-east-1',
+  service: 's3',
+  sha256: Sha256,
+  uriEscapePath: false,
+  applyChecksum: false,
+});
+
+/**
+ * Checks an AWS4-HMAC-SHA256 signature made with LOCAL_CREDENTIALS, in the `Authorization`
+ * header or presigned in the query (with its expiry), by signing the received request again with
+ * `@smithy/signature-v4` at the client's date, region and service, over exactly what the client
+ * signed, and comparing the signatures.
+ */
+async function verifySigV4(
   req: IncomingMessage,
-  pathname: string,
   query: ReadonlyArray<readonly [string, string]>,
-): Verification {
+): Promise<Verification> {
   const fromQuery = new Map(query);
+  const target = req.url ?? '/';
+  const queryStart = target.indexOf('?');
+  const path = queryStart === -1 ? target : target.slice(0, queryStart);
+  const authorization = req.headers.authorization;
+  const presigned = !authorization?.startsWith('AWS4-HMAC-SHA256 ');
   let credential: string | undefined;
   let signedHeaders: string | undefined;
   let signature: string | undefined;
   let amzDate: string | undefined;
-  let payloadHash: string;
-  const authorization = req.headers.authorization;
-  if (authorization?.startsWith('AWS4-HMAC-SHA256 ')) {
+  if (!presigned) {
     const fields = new Map(
-      authorization
+      (authorization ?? '')
         .slice('AWS4-HMAC-SHA256 '.length)
         .split(',')
         .map((part) => {
@@ -261,18 +345,11 @@ function verifySigV4(
     signedHeaders = fields.get('SignedHeaders');
     signature = fields.get('Signature');
     amzDate = headerString(req, 'x-amz-date');
-    payloadHash = headerString(req, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
   } else if (fromQuery.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256') {
     credential = fromQuery.get('X-Amz-Credential');
     signedHeaders = fromQuery.get('X-Amz-SignedHeaders');
     signature = fromQuery.get('X-Amz-Signature');
     amzDate = fromQuery.get('X-Amz-Date');
-    payloadHash = fromQuery.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
-    const signedAt = parseAmzDate(amzDate ?? '');
-    const expires = Number(fromQuery.get('X-Amz-Expires'));
-    if (signedAt === undefined || !Number.isFinite(expires) || Date.now() > signedAt + expires * 1000) {
-      return { ok: false, code: 'AccessDenied', message: 'Request has expired' };
-    }
   } else {
     return {
       ok: false,
@@ -280,7 +357,19 @@ function verifySigV4(
       message: 'Only AWS4-HMAC-SHA256 signatures are supported locally',
     };
   }
-  if (!credential || !signedHeaders || !signature || !amzDate) return SIGNATURE_MISMATCH;
+  const signedAt = parseAmzDate(amzDate ?? '');
+  const expiresIn = Number(fromQuery.get('X-Amz-Expires'));
+  if (
+    presigned &&
+    (signedAt === undefined ||
+      !Number.isInteger(expiresIn) ||
+      expiresIn < 1 ||
+      expiresIn > MAX_PRESIGN_SECONDS ||
+      Date.now() > signedAt + expiresIn * 1000)
+  ) {
+    return { ok: false, code: 'AccessDenied', message: 'Request has expired' };
+  }
+  if (!credential || !signedHeaders || !signature || signedAt === undefined) return SIGNATURE_MISMATCH;
   const [accessKeyId, day, region, service, terminator] = credential.split('/');
   if (accessKeyId !== LOCAL_CREDENTIALS.accessKeyId) {
     return {
@@ -289,35 +378,61 @@ function verifySigV4(
       message: 'The AWS Access Key Id you provided does not exist in our records.',
     };
   }
-  if (!day || !region || !service || !terminator) return SIGNATURE_MISMATCH;
-  const canonicalRequest = [
-    req.method ?? 'GET',
-    pathname
-      .split('/')
-      .map((segment) => encodeRfc3986(safeDecode(segment)))
-      .join('/'),
-    canonicalQuery(query.filter(([name]) => name !== 'X-Amz-Signature')),
-    signedHeaders
-      .split(';')
-      .map((name) => `${name}:${(headerString(req, name) ?? '').trim().replace(/\s+/g, ' ')}\n`)
-      .join(''),
-    signedHeaders,
-    payloadHash,
-  ].join('\n');
-  const stringToSign = [
-    'AWS4-HMAC-SHA256',
-    amzDate,
-    `${day}/${region}/${service}/${terminator}`,
-    createHash('sha256').update(canonicalRequest).digest('hex'),
-  ].join('\n');
-  let signingKey: Buffer = createHmac('sha256', `AWS4${LOCAL_CREDENTIALS.secretAccessKey}`)
-    .update(day)
-    .digest();
-  for (const part of [region, service, terminator])
-    signingKey = createHmac('sha256', signingKey).update(part).digest();
-  const expected = createHmac('sha256', signingKey).update(stringToSign).digest();
-  const provided = Buffer.from(signature, 'hex');
-  return provided.length === expected.length && timingSafeEqual(provided, expected)
+  if (!region || !service || terminator !== 'aws4_request' || day !== amzDate?.slice(0, 8)) {
+    return SIGNATURE_MISMATCH;
+  }
+
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders.split(';')) {
+    const value = headerString(req, name);
+    if (value === undefined) return SIGNATURE_MISMATCH;
+    headers[name] = value;
+  }
+  const signedQuery: Record<string, string | string[]> = {};
+  for (const [name, value] of query) {
+    if (presigned && PRESIGN_PARAMETERS.has(name)) continue;
+    const previous = signedQuery[name];
+    signedQuery[name] =
+      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  const request = {
+    method: req.method ?? 'GET',
+    protocol: 'http:',
+    hostname: (headers.host ?? '').replace(/:\d+$/, ''),
+    path,
+    query: signedQuery,
+    headers,
+  };
+  const signingDate = new Date(signedAt);
+  let expected: string;
+  if (presigned) {
+    // The payload hash goes in as a header that is neither signed nor moved into the query: a
+    // `X-Amz-Content-Sha256` the URL carries is signed as the query parameter it is.
+    const payloadHash =
+      query.find(([name]) => name.toLowerCase() === CONTENT_SHA256)?.[1] ?? UNSIGNED_PAYLOAD;
+    const resigned = await s3Signer.presign(
+      { ...request, headers: { ...headers, [CONTENT_SHA256]: payloadHash } },
+      {
+        signingDate,
+        expiresIn,
+        signingRegion: region,
+        signingService: service,
+        unsignableHeaders: new Set([CONTENT_SHA256]),
+        unhoistableHeaders: new Set([CONTENT_SHA256]),
+      },
+    );
+    expected = String(resigned.query['X-Amz-Signature'] ?? '');
+  } else {
+    const resigned = await s3Signer.sign(request, {
+      signingDate,
+      signingRegion: region,
+      signingService: service,
+      signableHeaders: new Set(Object.keys(headers)),
+    });
+    expected = /Signature=([0-9a-f]{64})$/.exec(String(resigned.headers.authorization ?? ''))?.[1] ?? '';
+  }
+  return expected.length === signature.length &&
+    timingSafeEqual(Buffer.from(expected), Buffer.from(signature))
     ? { ok: true, accessKeyId }
     : SIGNATURE_MISMATCH;
 }
@@ -359,24 +474,6 @@ function parseQuery(search: string): Array<[string, string]> {
       const value = index < 0 ? '' : pair.slice(index + 1);
       return [safeDecode(key), safeDecode(value)];
     });
-}
-
-/** SigV4's canonical query string: RFC 3986 encoding, sorted by key, then value. */
-function canonicalQuery(pairs: ReadonlyArray<readonly [string, string]>): string {
-  return pairs
-    .map(([key, value]) => [encodeRfc3986(key), encodeRfc3986(value)] as const)
-    .sort(([keyA, valueA], [keyB, valueB]) =>
-      keyA < keyB ? -1 : keyA > keyB ? 1 : valueA < valueB ? -1 : valueA > valueB ? 1 : 0,
-    )
-    .map(([key, value]) => `${key}=${value}`)
-    .join('&');
-}
-
-function encodeRfc3986(value: string): string {
-  return encodeURIComponent(value).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }
 
 function safeDecode(value: string): string {

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { Crc64Nvme, crc64NvmeToBase64 } from '../shared/checksum/crc64nvme.ts';
 
 /** Options for {@link startSampleUpstream}. */
 export interface SampleUpstreamOptions {
@@ -42,6 +43,8 @@ export const MAX_GZIP_REPORT_ROWS = 1_000_000;
 const MAX_DELAY_MS = 10 * 60_000;
 // Fixed so that `Last-Modified` (and any `If-Range` built from it) never changes between runs.
 const LAST_MODIFIED = new Date(Date.UTC(2024, 0, 1)).toUTCString();
+/** `Last-Modified` of a sample after `changeAfter` made it change. */
+const CHANGED_LAST_MODIFIED = new Date(Date.UTC(2024, 0, 2)).toUTCString();
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic sample bytes
@@ -121,6 +124,59 @@ export function sampleSha256(size: number): string {
   return hex;
 }
 
+const crc64NvmeCache = new Map<number, bigint>();
+
+/** CRC-64/NVME of the first `size` sample bytes (S3's `CRC64NVME`). Cached. */
+export function sampleCrc64Nvme(size: number): bigint {
+  assertOffsets(0, size);
+  const cached = crc64NvmeCache.get(size);
+  if (cached !== undefined) return cached;
+  const crc = new Crc64Nvme();
+  for (const piece of samplePieces(0, size)) crc.update(piece);
+  const value = crc.digest();
+  crc64NvmeCache.set(size, value);
+  return value;
+}
+
+/** What `?digest=` may ask for. */
+const DIGEST_MODES = ['1', 'crc64nvme', 'bad', 'bad-crc64nvme', 'malformed'] as const;
+type DigestMode = (typeof DIGEST_MODES)[number];
+
+/** A digest that matches no sample: the sha-256 of an empty string. */
+const WRONG_SHA256 = createHash('sha256').update('').digest('base64');
+
+/**
+ * The digest header `?digest=` asks for, for a sample of `size` bytes: `1` a correct RFC 9530
+ * `Repr-Digest: sha-256=:…:` (it describes the whole file, so a 206 carries it too), `crc64nvme`
+ * a correct `x-amz-checksum-crc64nvme` (as S3 sends it: full responses only), `bad` and
+ * `bad-crc64nvme` the same headers with a wrong value, `malformed` a `Repr-Digest` no parser accepts.
+ */
+function digestHeaders(mode: DigestMode | undefined, size: number, partial: boolean): Record<string, string> {
+  switch (mode) {
+    case undefined:
+      return {};
+    case '1':
+      return { 'Repr-Digest': `sha-256=:${Buffer.from(sampleSha256(size), 'hex').toString('base64')}:` };
+    case 'bad':
+      return { 'Repr-Digest': `sha-256=:${WRONG_SHA256}:` };
+    case 'crc64nvme':
+      return partial ? {} : { 'x-amz-checksum-crc64nvme': crc64NvmeToBase64(sampleCrc64Nvme(size)) };
+    case 'bad-crc64nvme':
+      return partial ? {} : { 'x-amz-checksum-crc64nvme': crc64NvmeToBase64(sampleCrc64Nvme(size) ^ 1n) };
+    case 'malformed':
+      return { 'Repr-Digest': 'sha-256=not-a-byte-sequence' };
+  }
+}
+
+function readDigestMode(query: URLSearchParams): DigestMode | undefined {
+  const raw = query.get('digest');
+  if (raw === null) return undefined;
+  if (!(DIGEST_MODES as readonly string[]).includes(raw)) {
+    throw new InvalidParameterError(`digest must be one of ${DIGEST_MODES.join(', ')}, got "${raw}"`);
+  }
+  return raw as DigestMode;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +244,11 @@ interface Behaviour {
   delayMs: number;
   /** Chunked framing that no HTTP parser accepts, right after the headers. */
   malformed: boolean;
+  /**
+   * The file "changes" once this many body bytes were served for its URL, over all responses: its
+   * `ETag` and `Last-Modified` change, so `If-Match`/`If-Unmodified-Since` with the old ones get 412.
+   */
+  changeAfter: number | undefined;
 }
 
 class InvalidParameterError extends Error {
@@ -222,6 +283,7 @@ function readBehaviour(query: URLSearchParams): Behaviour {
     failTimes: failTimes === null ? undefined : Number(failTimes),
     delayMs,
     malformed: query.get('malformed') === '1',
+    changeAfter: size('changeAfter', 0),
   };
 }
 
@@ -400,7 +462,12 @@ type BodyOutcome = string;
  * Writes the chunks, honouring backpressure, the rate limit and `failAfter`. Stops as soon as
  * the client goes away.
  */
-async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Behaviour): Promise<BodyOutcome> {
+async function writeBody(
+  ex: Exchange,
+  chunks: Iterable<Buffer>,
+  behaviour: Behaviour,
+  onSent: (bytes: number) => void = () => {},
+): Promise<BodyOutcome> {
   const { res, gone } = ex;
   if (behaviour.malformed) {
     res.flushHeaders();
@@ -427,6 +494,7 @@ async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Beha
       }
       at += piece.length;
       sent += piece.length;
+      onSent(piece.length);
       if (!res.write(piece)) await waitForDrain(ex);
     }
   }
@@ -437,6 +505,24 @@ async function writeBody(ex: Exchange, chunks: Iterable<Buffer>, behaviour: Beha
 
 /** Failures performed so far per URL, for `failTimes`. */
 const failuresByUrl = new Map<string, number>();
+/** Body bytes served so far per URL, for `changeAfter`. */
+const servedByUrl = new Map<string, number>();
+
+/**
+ * RFC 9110 §13.1.1 and §13.1.4: `If-Match` (strong comparison, so a weak tag never matches) and,
+ * without it, `If-Unmodified-Since`. `true`: answer 412.
+ */
+function preconditionFails(ex: Exchange, etag: string, lastModified: string): boolean {
+  const ifMatch = ex.req.headers['if-match'];
+  if (ifMatch !== undefined) {
+    const tags = ifMatch.split(',').map((tag) => tag.trim());
+    return !tags.includes('*') && !tags.includes(etag);
+  }
+  const ifUnmodifiedSince = ex.req.headers['if-unmodified-since'];
+  if (ifUnmodifiedSince === undefined) return false;
+  const since = Date.parse(ifUnmodifiedSince);
+  return !Number.isNaN(since) && Date.parse(lastModified) > since;
+}
 
 /** Whether this response is to fail at `failAfter`: always, or while `failTimes` is not used up. */
 function takeFailure(ex: Exchange, behaviour: Behaviour): boolean {
@@ -505,13 +591,27 @@ async function serveSample(ex: Exchange, sizeToken: string): Promise<BodyOutcome
     return undefined;
   }
   const behaviour = readBehaviour(ex.url.searchParams);
+  const digestMode = readDigestMode(ex.url.searchParams);
   if (behaviour.delayMs > 0 && !(await pause(behaviour.delayMs, ex.gone)))
     return 'client closed during delayMs';
 
-  const etag = `"sample-${size}"`;
+  const urlKey = `${ex.url.pathname}${ex.url.search}`;
+  const changed =
+    behaviour.changeAfter !== undefined && (servedByUrl.get(urlKey) ?? 0) >= behaviour.changeAfter;
+  const etag = changed ? `"sample-${size}-changed"` : `"sample-${size}"`;
+  const lastModified = changed ? CHANGED_LAST_MODIFIED : LAST_MODIFIED;
+  if (preconditionFails(ex, etag, lastModified)) {
+    sendJson(
+      ex,
+      412,
+      { error: 'PreconditionFailed', message: 'The sample changed' },
+      { ETag: etag, 'Last-Modified': lastModified },
+    );
+    return undefined;
+  }
   const ifRange = ex.req.headers['if-range'];
   // A stale `If-Range` means the client's partial copy is of another file: send it all.
-  const honourRange = ifRange === undefined || ifRange === etag || ifRange === LAST_MODIFIED;
+  const honourRange = ifRange === undefined || ifRange === etag || ifRange === lastModified;
   const range = honourRange ? parseByteRange(ex.req.headers.range, size) : undefined;
   if (range === 'unsatisfiable') {
     sendJson(
@@ -531,13 +631,17 @@ async function serveSample(ex: Exchange, sizeToken: string): Promise<BodyOutcome
     behaviour,
   );
   headers['Accept-Ranges'] = 'bytes';
+  headers['Last-Modified'] = lastModified;
   if (range) headers['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
+  Object.assign(headers, digestHeaders(digestMode, size, range !== undefined));
   ex.res.writeHead(range ? 206 : 200, headers);
   if (ex.req.method === 'HEAD') {
     ex.res.end();
     return 'headers only';
   }
-  return writeBody(ex, samplePieces(start, end), behaviour);
+  return writeBody(ex, samplePieces(start, end), behaviour, (bytes) => {
+    if (behaviour.changeAfter !== undefined) servedByUrl.set(urlKey, (servedByUrl.get(urlKey) ?? 0) + bytes);
+  });
 }
 
 async function serveReport(ex: Exchange): Promise<BodyOutcome | undefined> {
@@ -628,8 +732,12 @@ const ENDPOINTS = {
     failAfter: 'send that many body bytes, then destroy the socket',
     reset: '1: with failAfter, break the connection with a TCP reset (ECONNRESET)',
     failTimes: 'with failAfter: break only the first N responses to the same URL, serve later ones whole',
+    changeAfter:
+      'the file changes (new ETag and Last-Modified) once that many body bytes of this URL were served; If-Match/If-Unmodified-Since with the old ones get 412',
     gzip: `1 (report.csv only, up to ${MAX_GZIP_REPORT_ROWS} rows): gzipped body with Content-Encoding: gzip, whatever Accept-Encoding says`,
     delayMs: 'wait that long before sending the status line',
+    digest:
+      '/sample only. 1: a correct Repr-Digest (sha-256); crc64nvme: a correct x-amz-checksum-crc64nvme (full responses); bad, bad-crc64nvme: the same with a wrong value; malformed: a Repr-Digest no parser accepts',
     malformed:
       '1: chunked headers, then framing no HTTP parser accepts (a failure before the first body byte)',
   },

@@ -160,9 +160,17 @@ class ApiError extends Error {
 }
 
 /**
- * Emulates the Step Functions API (AWS JSON 1.0: StartExecution, DescribeExecution, StopExecution,
- * ListExecutions) for the real `@aws-sdk/client-sfn`, running each execution in the background
- * with aws-local-stepfunctions and the given task handlers. SigV4 signatures are not checked.
+ * The Step Functions operations served: what the product sends (the router's StartExecution) and
+ * what the end-to-end tests drive a workflow with (DescribeExecution, StopExecution: README, "Local
+ * differences"). `test/unit/emulated-operations.test.ts` keeps the list exact.
+ */
+export const STEP_FUNCTIONS_OPERATIONS = ['StartExecution', 'DescribeExecution', 'StopExecution'] as const;
+export type StepFunctionsOperation = (typeof STEP_FUNCTIONS_OPERATIONS)[number];
+
+/**
+ * Emulates the Step Functions API (AWS JSON 1.0, `STEP_FUNCTIONS_OPERATIONS`) for the real
+ * `@aws-sdk/client-sfn`, running each execution in the background with aws-local-stepfunctions
+ * and the given task handlers. SigV4 signatures are not checked.
  */
 export async function startStepFunctions(options: StepFunctionsOptions): Promise<StepFunctionsService> {
   const log = detailedLog(options.log);
@@ -295,7 +303,7 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
     ) as never;
   };
 
-  const handlers: Record<string, (body: Record<string, unknown>) => unknown> = {
+  const handlers: Record<StepFunctionsOperation, (body: Record<string, unknown>) => unknown> = {
     StartExecution(body) {
       const stateMachineArn = requireString(body, 'stateMachineArn');
       const machine = machines.get(stateMachineArn);
@@ -343,27 +351,6 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
       }
       return { stopDate: toEpochSeconds(record.stopDate ?? new Date()) };
     },
-    ListExecutions(body) {
-      const stateMachineArn = requireString(body, 'stateMachineArn');
-      if (!machines.has(stateMachineArn)) {
-        throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
-      }
-      const statusFilter = optionalString(body, 'statusFilter');
-      const maxResults = typeof body.maxResults === 'number' && body.maxResults > 0 ? body.maxResults : 100;
-      const listed = [...executions.values()]
-        .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
-        .sort((a, b) => b.startDate.getTime() - a.startDate.getTime())
-        .slice(0, maxResults)
-        .map((e) => ({
-          executionArn: e.executionArn,
-          stateMachineArn: e.stateMachineArn,
-          name: e.name,
-          status: e.status,
-          startDate: toEpochSeconds(e.startDate),
-          ...(e.stopDate ? { stopDate: toEpochSeconds(e.stopDate) } : {}),
-        }));
-      return { executions: listed };
-    },
   };
 
   const findExecution = (executionArn: string): ExecutionRecord => {
@@ -398,7 +385,9 @@ export async function startStepFunctions(options: StepFunctionsOptions): Promise
     const target = String(req.headers['x-amz-target'] ?? '');
     const operation = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
     const handler =
-      req.method === 'POST' && Object.hasOwn(handlers, operation) ? handlers[operation] : undefined;
+      req.method === 'POST' && Object.hasOwn(handlers, operation)
+        ? handlers[operation as StepFunctionsOperation]
+        : undefined;
     if (!handler) throw new ApiError('UnknownOperationException', `Unknown operation ${target}`);
     let body: unknown;
     try {

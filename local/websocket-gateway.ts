@@ -11,30 +11,36 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { createLocalContext, detailedLog, type LocalHandler, type LocalLog } from './lambda-service.ts';
 import { listen } from './listen.ts';
 
+/** The function behind one route, as the template's route → integration → function names it. */
+export interface WebSocketRouteTarget {
+  handler: LocalHandler;
+  /** The function name and timeout its context reports. */
+  functionName: string;
+  timeoutMs: number;
+  /** The route has a route response: a `{ body }` the handler returns is sent back to the client. */
+  returnResponse?: boolean;
+}
+
 export interface WebSocketGatewayOptions {
   /** 0 picks a free port. */
   port: number;
   host?: string;
-  /** `requestContext.stage`; default 'local'. */
+  /** `requestContext.stage`, and the path of `url`; default 'local'. */
   stage?: string;
   /** `requestContext.apiId`; default 'localwsapi'. */
   apiId?: string;
-  /** Receives `$connect`, `$disconnect`, `$default` and the custom routes. */
-  handler: LocalHandler;
-  /** The function name and timeout the handler's context reports; default 'websocket', 29000 ms. */
-  functionName?: string;
-  timeoutMs?: number;
-  /** Custom route keys chosen by `$request.body.action`, e.g. `['status']`. */
-  routes?: string[];
-  /** Routes with a route response: a `{ body }` the handler returns is sent back to the client. Default `['$default', 'status']`. */
-  returnResponseRoutes?: string[];
+  /**
+   * By route key: `$connect` (absent: every handshake is accepted), `$disconnect`, `$default` and
+   * the custom routes chosen by `$request.body.action` (e.g. `status`).
+   */
+  routes: Readonly<Record<string, WebSocketRouteTarget>>;
   log?: LocalLog;
 }
 
 export interface WebSocketGateway {
-  /** `ws://127.0.0.1:PORT` (any path is accepted, e.g. `/local`). */
+  /** `ws://127.0.0.1:PORT/{stage}` (any path is accepted). */
   url: string;
-  /** `http://127.0.0.1:PORT`: the `@connections` management API, with or without a `/{stage}` prefix. */
+  /** `http://127.0.0.1:PORT/{stage}`: the `@connections` management API (also served without the stage). */
   managementUrl: string;
   port: number;
   /** Ids of the established connections. */
@@ -49,7 +55,6 @@ interface Connection {
   id: string;
   socket: WebSocket;
   connectedAt: Date;
-  lastActiveAt: Date;
   sourceIp: string;
   userAgent: string;
   domainName: string;
@@ -62,28 +67,35 @@ interface HandlerResult {
 }
 
 /**
- * Emulates an API Gateway WebSocket API in front of one handler: `$connect` decides whether the
- * handshake completes, messages are routed by `$request.body.action`, `$disconnect` follows a close,
- * and `POST|GET|DELETE /@connections/{id}` answers the real `@aws-sdk/client-apigatewaymanagementapi`
- * (410 `GoneException` for unknown connections and for those still inside `$connect`).
- * SigV4 signatures are not checked.
+ * The `@connections` operations served, by HTTP method: exactly those the product sends with
+ * `@aws-sdk/client-apigatewaymanagementapi` (`test/unit/emulated-operations.test.ts` keeps it so).
+ */
+export const CONNECTIONS_OPERATIONS = { POST: 'PostToConnection', DELETE: 'DeleteConnection' } as const;
+
+/**
+ * Emulates an API Gateway WebSocket API in front of the functions of its routes: `$connect`
+ * decides whether the handshake completes, messages are routed by `$request.body.action`,
+ * `$disconnect` follows a close, and `POST|DELETE /@connections/{id}` (`CONNECTIONS_OPERATIONS`)
+ * answers the real `@aws-sdk/client-apigatewaymanagementapi` (410 `GoneException` for unknown
+ * connections and for those still inside `$connect`). SigV4 signatures are not checked.
  */
 export async function startWebSocketGateway(options: WebSocketGatewayOptions): Promise<WebSocketGateway> {
   const log = detailedLog(options.log);
   const stage = options.stage ?? 'local';
   const apiId = options.apiId ?? 'localwsapi';
-  const functionName = options.functionName ?? 'websocket';
-  const timeoutMs = options.timeoutMs ?? 29_000;
-  const routes = new Set(options.routes ?? []);
-  const returnResponseRoutes = new Set(options.returnResponseRoutes ?? ['$default', 'status']);
+  const routes = new Map(Object.entries(options.routes));
+  const customRoutes = new Set([...routes.keys()].filter((key) => !key.startsWith('$')));
   const connections = new Map<string, Connection>();
   const inflight = new Set<Promise<unknown>>();
   const rawSockets = new Set<Duplex>();
   const selectedProtocols = new WeakMap<IncomingMessage, string>();
   let closing = false;
 
-  const invoke = (event: unknown): Promise<unknown> => {
-    const call = options.handler(event, createLocalContext(functionName, timeoutMs));
+  /** Runs the route's function; a route without one (no `$connect`, `$disconnect`) answers nothing. */
+  const invoke = (routeKey: string, event: unknown): Promise<unknown> => {
+    const target = routes.get(routeKey);
+    if (!target) return Promise.resolve(undefined);
+    const call = target.handler(event, createLocalContext(target.functionName, target.timeoutMs));
     const tracked = call.catch(() => {}).finally(() => inflight.delete(tracked));
     inflight.add(tracked);
     return call;
@@ -144,7 +156,7 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
     };
     let status: number;
     try {
-      const result = (await invoke(event)) as HandlerResult | undefined;
+      const result = (await invoke('$connect', event)) as HandlerResult | undefined;
       // A $connect integration that answers without a status code accepts the connection.
       status = typeof result?.statusCode === 'number' ? result.statusCode : 200;
       const protocol = headerOf(result?.headers, 'sec-websocket-protocol');
@@ -163,7 +175,7 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection: Connection = { ...pending, socket: ws, lastActiveAt: new Date() };
+      const connection: Connection = { ...pending, socket: ws };
       connections.set(connection.id, connection);
       // When ws closes the connection over a protocol error (e.g. 1009, message too big) it stops
       // reading, so its 'close' event reports 1006; $disconnect reports the code actually sent.
@@ -181,20 +193,27 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
   };
 
   const onMessage = (connection: Connection, data: RawData, isBinary: boolean): void => {
-    connection.lastActiveAt = new Date();
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     const body = isBinary ? buffer.toString('base64') : buffer.toString('utf8');
-    const routeKey = isBinary ? '$default' : selectRoute(body, routes);
+    const routeKey = isBinary ? '$default' : selectRoute(body, customRoutes);
     const context = requestContext(connection, routeKey, 'MESSAGE');
     const event = {
       requestContext: { ...context, messageId: randomId() },
       body,
       isBase64Encoded: isBinary,
     };
-    invoke(event).then(
+    if (!routes.has(routeKey)) {
+      // No route for the message and no `$default`: what API Gateway sends the client then.
+      sendIfOpen(
+        connection.socket,
+        JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: context.requestId }),
+      );
+      return;
+    }
+    invoke(routeKey, event).then(
       (result) => {
         const responseBody = (result as HandlerResult | undefined)?.body;
-        if (returnResponseRoutes.has(routeKey) && typeof responseBody === 'string') {
+        if (routes.get(routeKey)?.returnResponse && typeof responseBody === 'string') {
           sendIfOpen(connection.socket, responseBody);
         }
       },
@@ -218,7 +237,7 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
   };
 
   const disconnect = async (
-    connection: Omit<Connection, 'socket' | 'lastActiveAt'> & { socket: WebSocket | undefined },
+    connection: Omit<Connection, 'socket'> & { socket: WebSocket | undefined },
     code: number,
     reason: string,
   ): Promise<void> => {
@@ -234,7 +253,7 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
       isBase64Encoded: false,
     };
     try {
-      await invoke(event);
+      await invoke('$disconnect', event);
     } catch (error) {
       log('websocket: $disconnect handler failed', { connectionId: connection.id, error: String(error) });
     }
@@ -249,41 +268,37 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
       return;
     }
     const connectionId = decodeURIComponent(match[1]);
-    if (req.method === 'POST') {
-      const data = await readBody(req, MAX_MESSAGE_BYTES);
-      if (!data) {
-        sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+    const operation = Object.hasOwn(CONNECTIONS_OPERATIONS, req.method ?? '')
+      ? CONNECTIONS_OPERATIONS[req.method as keyof typeof CONNECTIONS_OPERATIONS]
+      : undefined;
+    switch (operation) {
+      case 'PostToConnection': {
+        const data = await readBody(req, MAX_MESSAGE_BYTES);
+        if (!data) {
+          sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+          return;
+        }
+        const connection = connections.get(connectionId);
+        if (!connection || !(await sendFrame(connection.socket, data))) {
+          sendGone(res);
+          return;
+        }
+        res.writeHead(200, { 'content-length': '0' }).end();
         return;
       }
-      const connection = connections.get(connectionId);
-      if (!connection || !(await sendFrame(connection.socket, data))) {
-        sendGone(res);
+      case 'DeleteConnection': {
+        req.resume();
+        const connection = connections.get(connectionId);
+        if (!connection) return sendGone(res);
+        connections.delete(connectionId);
+        connection.socket.close(1000);
+        res.writeHead(204).end();
         return;
       }
-      connection.lastActiveAt = new Date();
-      res.writeHead(200, { 'content-length': '0' }).end();
-      return;
+      default:
+        req.resume();
+        sendError(res, 403, 'ForbiddenException', 'Forbidden');
     }
-    req.resume();
-    const connection = connections.get(connectionId);
-    if (req.method === 'GET') {
-      if (!connection) return sendGone(res);
-      sendJson(res, 200, {
-        // REST-JSON member names of GetConnection (the SDK maps them to ConnectedAt, Identity, LastActiveAt).
-        connectedAt: connection.connectedAt.toISOString(),
-        identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
-        lastActiveAt: connection.lastActiveAt.toISOString(),
-      });
-      return;
-    }
-    if (req.method === 'DELETE') {
-      if (!connection) return sendGone(res);
-      connections.delete(connectionId);
-      connection.socket.close(1000);
-      res.writeHead(204).end();
-      return;
-    }
-    sendError(res, 403, 'ForbiddenException', 'Forbidden');
   };
 
   const server: Server = createServer((req, res) => {
@@ -307,8 +322,8 @@ export async function startWebSocketGateway(options: WebSocketGatewayOptions): P
   const port = await listen(server, options.port, options.host);
 
   return {
-    url: `ws://127.0.0.1:${port}`,
-    managementUrl: `http://127.0.0.1:${port}`,
+    url: `ws://127.0.0.1:${port}/${stage}`,
+    managementUrl: `http://127.0.0.1:${port}/${stage}`,
     port,
     connectionIds: () => [...connections.keys()],
     async close() {

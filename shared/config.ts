@@ -127,6 +127,8 @@ export interface RouterConfig extends StreamConfig {
   /** Client-facing WebSocket URL. */
   webSocketUrl: string;
   recordTtlSeconds: number;
+  /** The router streams files up to this size and `streamMaxBytes`, whichever is smaller. */
+  routerStreamMaxBytes: number;
 }
 
 export function loadRouterConfig(env: Env = process.env): RouterConfig {
@@ -136,6 +138,7 @@ export function loadRouterConfig(env: Env = process.env): RouterConfig {
     stateMachineArn: required(env, ENV.stateMachineArn),
     webSocketUrl: url(env, ENV.webSocketUrl, ['ws:', 'wss:']).href.replace(/\/$/, ''),
     recordTtlSeconds: setting(env, 'recordTtlSeconds'),
+    routerStreamMaxBytes: setting(env, 'routerStreamMaxBytes'),
   };
 }
 
@@ -234,4 +237,47 @@ export interface MarkFailedConfig extends NotifyConfig {
 
 export function loadMarkFailedConfig(env: Env = process.env): MarkFailedConfig {
   return { ...loadNotifyConfig(env), downloadBucket: required(env, ENV.downloadBucket) };
+}
+
+/** Settings of the parallel copy's planning step (`plan-copy`). */
+export interface PlanCopyConfig extends TableConfig {
+  upstream: UpstreamConfig;
+  downloadBucket: string;
+  /** The configured part size; a large file gets larger parts (10,000 at most). */
+  partSizeBytes: number;
+  minBytes: number;
+  concurrency: number;
+}
+
+export function loadPlanCopyConfig(env: Env = process.env): PlanCopyConfig {
+  return {
+    ...loadTableConfig(env),
+    upstream: loadUpstreamConfig(env),
+    downloadBucket: required(env, ENV.downloadBucket),
+    partSizeBytes: setting(env, 'uploadPartSizeBytes'),
+    minBytes: setting(env, 'parallelCopyMinBytes'),
+    concurrency: setting(env, 'parallelCopyConcurrency'),
+  };
+}
+
+/** Settings of a parallel copy's worker (`copy-range`). */
+export interface CopyRangeConfig extends NotifyConfig {
+  upstream: UpstreamConfig;
+  /** How long one invocation copies before it returns where it stopped. */
+  workerSeconds: number;
+}
+
+export function loadCopyRangeConfig(env: Env = process.env): CopyRangeConfig {
+  return {
+    ...loadNotifyConfig(env),
+    upstream: loadUpstreamConfig(env),
+    workerSeconds: setting(env, 'parallelCopyWorkerSeconds'),
+  };
+}
+
+/** Settings of the parallel copy's completing step (`complete-copy`): the upload comes in its input. */
+export type CompleteCopyConfig = TableConfig;
+
+export function loadCompleteCopyConfig(env: Env = process.env): CompleteCopyConfig {
+  return loadTableConfig(env);
 }

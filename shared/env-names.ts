@@ -13,6 +13,8 @@ export const ENV = {
   upstreamBodyTimeoutMs: 'UPSTREAM_BODY_TIMEOUT_MS',
   /** Largest body, in bytes, that is streamed through Lambda; larger files go the async way. */
   streamMaxBytes: 'STREAM_MAX_BYTES',
+  /** Largest body, in bytes, that the router streams (at most `STREAM_MAX_BYTES`); larger files go async. */
+  routerStreamMaxBytes: 'ROUTER_STREAM_MAX_BYTES',
   /** S3 bucket that async downloads are copied into. */
   downloadBucket: 'DOWNLOAD_BUCKET',
   /** DynamoDB table of download records. */
@@ -33,6 +35,12 @@ export const ENV = {
   uploadPartSizeBytes: 'UPLOAD_PART_SIZE_BYTES',
   /** Parts uploaded concurrently; memory is about partSize × (queueSize + 1). */
   uploadQueueSize: 'UPLOAD_QUEUE_SIZE',
+  /** Smallest file, in bytes, that is copied in parallel ranges (when upstream allows ranges). */
+  parallelCopyMinBytes: 'PARALLEL_COPY_MIN_BYTES',
+  /** Ranges of a parallel copy, each copied by its own worker at the same time. */
+  parallelCopyConcurrency: 'PARALLEL_COPY_CONCURRENCY',
+  /** Seconds one parallel-copy worker invocation copies before it hands its range back to the workflow. */
+  parallelCopyWorkerSeconds: 'PARALLEL_COPY_WORKER_SECONDS',
   /**
    * What `$connect` accepts as proof: `token` (default) needs the download's token; `execution-arn-header`
    * also accepts the `X-StateMachine-ExecutionArn` header alone, as the original sample did (opt-in).

@@ -61,6 +61,27 @@ export const ERRORS = {
   S3UploadError: { failureCode: 'StorageFailed', retryable: true },
   /** `shared/downloads/copy-to-s3.ts`: the copy ran out of function time. */
   CopyTimeoutError: { failureCode: 'CopyTimeout', retryable: false },
+  /**
+   * Upstream's file changed while a parallel copy read it (412 on `If-Match`/`If-Unmodified-Since`,
+   * or another `ETag`): the ranges would mix two versions, so the copy stops; retrying would not help.
+   */
+  UpstreamChangedError: {
+    status: 502,
+    code: 'UpstreamChanged',
+    failureCode: 'UpstreamChanged',
+    retryable: false,
+  },
+  /**
+   * `shared/checksum/`: the copied bytes do not match the digest upstream announced (`Repr-Digest`,
+   * `Digest`, `Content-MD5`, `x-amz-checksum-*`); nothing is stored. Not retried: upstream would
+   * most likely send the same bytes again.
+   */
+  ChecksumMismatchError: {
+    status: 502,
+    code: 'ChecksumMismatch',
+    failureCode: 'ChecksumMismatch',
+    retryable: false,
+  },
   /** Step Functions' own: a state ran past its `TimeoutSeconds`. */
   'States.Timeout': { failureCode: 'Timeout', retryable: false },
 } as const satisfies Record<string, ErrorEntry>;
@@ -154,6 +175,22 @@ export class UpstreamTimeoutError extends HttpError {
   override readonly name = 'UpstreamTimeoutError' satisfies ErrorName;
   constructor(message: string, options?: ErrorOptions) {
     super(ERRORS.UpstreamTimeoutError.status, ERRORS.UpstreamTimeoutError.code, message, {}, options);
+  }
+}
+
+/** Upstream's file changed while it was being copied in ranges (see `ERRORS.UpstreamChangedError`). */
+export class UpstreamChangedError extends HttpError {
+  override readonly name = 'UpstreamChangedError' satisfies ErrorName;
+  constructor(message: string, options?: ErrorOptions) {
+    super(ERRORS.UpstreamChangedError.status, ERRORS.UpstreamChangedError.code, message, {}, options);
+  }
+}
+
+/** The copied bytes do not match upstream's announced digest (see `ERRORS.ChecksumMismatchError`). */
+export class ChecksumMismatchError extends HttpError {
+  override readonly name = 'ChecksumMismatchError' satisfies ErrorName;
+  constructor(message: string) {
+    super(ERRORS.ChecksumMismatchError.status, ERRORS.ChecksumMismatchError.code, message);
   }
 }
 

@@ -1,14 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import type { Logger } from './logger.ts';
-
-/**
- * The process's X-Ray tracer (Powertools). It turns itself off outside Lambda (no
- * `AWS_EXECUTION_ENV`) and when `POWERTOOLS_TRACE_ENABLED=false` (the local stack sets it: its real
- * runtime client sets `AWS_EXECUTION_ENV`, but no X-Ray daemon listens); off, every call is a no-op.
- */
-export const tracer = new Tracer();
 
 /**
  * Powertools Metrics for one function: CloudWatch EMF lines on stdout, namespace from

@@ -67,7 +67,7 @@ export type WebSocketAuth = (typeof WEBSOCKET_AUTH_MODES)[number];
 export const API_AUTH_MODES = ['iam', 'none'] as const;
 export type ApiAuth = (typeof API_AUTH_MODES)[number];
 
-const UPSTREAM_READERS = ['stream', 'router', 'fetch-to-s3'] as const;
+const UPSTREAM_READERS = ['stream', 'router', 'fetch-to-s3', 'plan-copy', 'copy-range'] as const;
 const PRESIGN_READERS = ['presign', 'notify', 'download-status'] as const;
 
 /** Every setting, by context key. */
@@ -117,6 +117,18 @@ export const SETTINGS = {
     env: ENV.streamMaxBytes,
     readBy: ['stream', 'router'],
   },
+  routerStreamMaxBytes: {
+    kind: 'integer',
+    // At the top of the range, so that the stream limit below decides: today's behaviour.
+    default: 200_000_000,
+    defaultLabel: '`streamMaxBytes`',
+    min: 0,
+    max: 200_000_000,
+    description:
+      "largest file the router (`/download/`) streams, capped at `streamMaxBytes`; above it the router goes async (`reason: above-router-threshold`). On AWS a stream runs at 2 MB/s after its first 6–10 MB while a presigned S3 URL downloads at the client's speed: see [Choosing the router threshold](#choosing-the-router-threshold)",
+    env: ENV.routerStreamMaxBytes,
+    readBy: ['router'],
+  },
   presignTtlSeconds: {
     kind: 'integer',
     default: 900,
@@ -153,9 +165,10 @@ export const SETTINGS = {
     // S3 parts are 5 MiB to 5 GiB; 10,000 parts of 8 MiB cover 78 GiB.
     min: 5 * MIB,
     max: 5 * 1024 * MIB,
-    description: 'multipart part size (5 MiB–5 GiB; 10,000 parts → 78 GiB max at 8 MiB)',
+    description:
+      'multipart part size (5 MiB–5 GiB; 10,000 parts → 78 GiB max at 8 MiB); a parallel copy raises it to fit its file in 10,000 parts',
     env: ENV.uploadPartSizeBytes,
-    readBy: ['fetch-to-s3'],
+    readBy: ['fetch-to-s3', 'plan-copy'],
   },
   uploadQueueSize: {
     kind: 'integer',
@@ -166,6 +179,40 @@ export const SETTINGS = {
     description: 'parts in flight; copy memory ≈ part size × (queue + 1)',
     env: ENV.uploadQueueSize,
     readBy: ['fetch-to-s3'],
+  },
+  parallelCopyMinBytes: {
+    kind: 'integer',
+    default: 256 * MIB,
+    defaultLabel: '268435456 (256 MiB)',
+    // One part at least; S3's largest object.
+    min: 5 * MIB,
+    max: 5 * 1024 ** 4,
+    description:
+      'smallest file copied in parallel ranges into one multipart upload (needs `Content-Length`, `Accept-Ranges: bytes` and an `ETag` or `Last-Modified` upstream); smaller files, and every other one, are copied as one stream',
+    env: ENV.parallelCopyMinBytes,
+    readBy: ['plan-copy'],
+  },
+  parallelCopyConcurrency: {
+    kind: 'integer',
+    default: 8,
+    // An inline Map state runs at most 40 iterations at once.
+    min: 1,
+    max: 40,
+    description:
+      "ranges of a parallel copy, copied at once, each by its own worker invocation over its own upstream connection (mind the account's Lambda concurrency)",
+    env: ENV.parallelCopyConcurrency,
+    readBy: ['plan-copy'],
+  },
+  parallelCopyWorkerSeconds: {
+    kind: 'integer',
+    default: 840,
+    // The worker's function timeout is 15 minutes; it stops at least 20 s before it.
+    min: 1,
+    max: 880,
+    description:
+      'how long one parallel-copy worker invocation copies before it hands the rest of its range back to the workflow, which invokes it again',
+    env: ENV.parallelCopyWorkerSeconds,
+    readBy: ['copy-range'],
   },
   apiAuth: {
     kind: 'choice',

@@ -7,6 +7,7 @@ import {
   HttpError,
   NotFoundError,
   RangeNotSatisfiableError,
+  UpstreamChangedError,
   UpstreamRejectedError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
@@ -22,6 +23,11 @@ export interface UpstreamRequest {
   range?: string;
   /** Cancels the request and its body (client gone, deadline reached). */
   signal?: AbortSignal;
+  /**
+   * Preconditions that pin the file's version (`if-match`, `if-unmodified-since`, lower case); a
+   * 412 answer becomes `UpstreamChangedError`.
+   */
+  preconditions?: Readonly<Partial<Record<'if-match' | 'if-unmodified-since', string>>>;
 }
 
 /** Upstream's answer once status and headers are in; the body has not been read. */
@@ -114,6 +120,8 @@ function statusError(statusCode: number, headers: Record<string, string>): Error
     return new NotFoundError('UpstreamNotFound', 'Upstream has no file at this key');
   }
   if (statusCode === 416) return new RangeNotSatisfiableError(headers['content-range']);
+  // Only requests with preconditions (`UpstreamRequest.preconditions`) can get a 412.
+  if (statusCode === 412) return new UpstreamChangedError('Upstream changed the file while it was being copied');
   if (statusCode === 429 || statusCode >= 500) {
     return new UpstreamUnavailableError('UpstreamFailed', `Upstream answered ${statusCode}`);
   }
@@ -133,6 +141,7 @@ export async function openUpstream(
   let url = toUpstreamUrl(config.baseUrl, req.key, req.query);
   const requestHeaders: Record<string, string> = { 'accept-encoding': 'identity' };
   if (req.range) requestHeaders.range = req.range;
+  Object.assign(requestHeaders, req.preconditions);
   for (let hop = 0; ; hop++) {
     let answer: Dispatcher.ResponseData;
     try {

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { createDocumentClient, createS3Client } from '../../shared/aws-clients.ts';
+import { createDocumentClient } from '../../shared/aws-clients/dynamodb.ts';
+import { createS3Client } from '../../shared/aws-clients/s3.ts';
 import { loadStatusConfig, type StatusConfig } from '../../shared/config.ts';
 import { downloadTokenOf, toWebSocketUrl } from '../../shared/downloads/download-token.ts';
 import { findAuthorizedDownload } from '../../shared/downloads/lookup.ts';

@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { createDocumentClient } from '../../shared/aws-clients.ts';
+import { createDocumentClient } from '../../shared/aws-clients/dynamodb.ts';
 import { loadTableConfig, type TableConfig } from '../../shared/config.ts';
 import type { CopiedObject } from '../../shared/downloads/copy-to-s3.ts';
 import { toConnectionList } from '../../shared/downloads/notify.ts';
@@ -40,6 +40,7 @@ async function markReady(input: MarkReadyInput): Promise<{ connectionId: string 
     contentType: input.object.contentType,
     fileName: input.object.fileName,
     objectKey: input.object.objectKey,
+    checksum: input.object.checksum,
   });
   if (!record) throw new Error(`download ${input.downloadId} has no record`);
   const connectionIds = Object.keys(record.connections ?? {});

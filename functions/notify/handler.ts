@@ -1,5 +1,7 @@
 import type { Context } from 'aws-lambda';
-import { createDocumentClient, createManagementClient, createS3Client } from '../../shared/aws-clients.ts';
+import { createManagementClient } from '../../shared/aws-clients/api-gateway-management.ts';
+import { createDocumentClient } from '../../shared/aws-clients/dynamodb.ts';
+import { createS3Client } from '../../shared/aws-clients/s3.ts';
 import { type DeliveryConfig, loadDeliveryConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { type NotifyRequest, notifyDownload } from '../../shared/downloads/notify.ts';

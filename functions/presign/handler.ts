@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { createS3Client } from '../../shared/aws-clients.ts';
+import { createS3Client } from '../../shared/aws-clients/s3.ts';
 import { loadPresignConfig, type PresignConfig } from '../../shared/config.ts';
 import type { CopiedObject } from '../../shared/downloads/copy-to-s3.ts';
 import { presignDownload } from '../../shared/downloads/presign.ts';

@@ -1,4 +1,5 @@
-import { createDocumentClient, createSfnClient } from '../../shared/aws-clients.ts';
+import { createDocumentClient } from '../../shared/aws-clients/dynamodb.ts';
+import { createSfnClient } from '../../shared/aws-clients/sfn.ts';
 import { loadRouterConfig, type RouterConfig } from '../../shared/config.ts';
 import { deadlineSignal } from '../../shared/deadline.ts';
 import { routeDownload } from '../../shared/downloads/route-download.ts';

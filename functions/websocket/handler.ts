@@ -1,5 +1,6 @@
 import type { APIGatewayProxyWebsocketEventV2, Context } from 'aws-lambda';
-import { createDocumentClient, createLambdaClient } from '../../shared/aws-clients.ts';
+import { createDocumentClient } from '../../shared/aws-clients/dynamodb.ts';
+import { createLambdaClient } from '../../shared/aws-clients/lambda.ts';
 import { loadWebSocketConfig, type WebSocketConfig } from '../../shared/config.ts';
 import { isDownloadId } from '../../shared/downloads/record.ts';
 import { DownloadStore } from '../../shared/downloads/store.ts';

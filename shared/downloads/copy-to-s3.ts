@@ -1,6 +1,9 @@
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { type AdvertisedDigest, readAdvertisedDigest } from '../checksum/advertised-digest.ts';
+import { CopyChecksums, withObjectChecksums } from '../checksum/copy-checksums.ts';
+import type { ObjectChecksum } from '../checksum/object-checksum.ts';
 import type { FetchConfig } from '../config.ts';
 import { attachmentDisposition, toDownloadFileName } from '../content-disposition.ts';
 import { DeadlineExceededError } from '../deadline.ts';
@@ -11,28 +14,14 @@ import { type Metrics, MetricUnit } from '../observability.ts';
 import { LengthGuard } from '../streaming/length-guard.ts';
 import { cancelBody, openUpstream, withUpstreamErrors } from '../upstream.ts';
 import type { ConnectionPoster } from './connections.ts';
+// In their own module, so the parallel copy's functions name them without bundling lib-storage.
+import { CopyCancelledError, CopyTimeoutError, S3UploadError } from './copy-errors.ts';
 import { toProgressMessage } from './messages.ts';
 import { toObjectKey } from './object-key.ts';
 import type { WorkflowInput } from './start-download.ts';
 import type { DownloadStore } from './store.ts';
 
-/** S3 refused or failed the upload; transient, so the state machine retries it. */
-export class S3UploadError extends Error {
-  override readonly name = 'S3UploadError';
-}
-
-/** The copy did not finish before the function's deadline; retrying would not help. */
-export class CopyTimeoutError extends Error {
-  override readonly name = 'CopyTimeoutError';
-}
-
-/**
- * The download was settled elsewhere while the copy ran (its execution stopped or timed out, and
- * the `workflow-ended` watcher marked it FAILED): the copy stops and removes its own upload.
- */
-export class CopyCancelledError extends Error {
-  override readonly name = 'CopyCancelledError';
-}
+export { CopyCancelledError, CopyTimeoutError, S3UploadError };
 
 /** Names of the metrics a finished copy emits (namespace `POWERTOOLS_METRICS_NAMESPACE`, no dimension but `service`). */
 export const COPY_METRICS = {
@@ -51,6 +40,8 @@ export interface CopiedObject {
   size: number;
   contentType: string;
   fileName: string;
+  /** The object's full-object CRC64NVME, as stored on it in S3 (`ChecksumMode: ENABLED` returns it). */
+  checksum: ObjectChecksum;
 }
 
 /**
@@ -65,6 +56,7 @@ class ProgressMeter extends Transform {
     private readonly intervalMs: number,
     private readonly onProgress: (bytes: number) => void,
     private readonly beforeEnd: () => Promise<void>,
+    private readonly checksums: CopyChecksums,
   ) {
     super();
   }
@@ -78,6 +70,7 @@ class ProgressMeter extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    this.checksums.update(chunk);
     const now = Date.now();
     if (now - this.lastReport >= this.intervalMs) {
       this.lastReport = now;
@@ -143,6 +136,15 @@ export async function copyToS3(
   const contentEncoding = upstream.headers['content-encoding'];
   const objectKey = toObjectKey(input.downloadId, fileName);
   const totalBytes = upstream.contentLength;
+  // Digest headers describe the whole file: a 206 (the client asked for a range) is not checked.
+  let advertised: AdvertisedDigest | undefined;
+  try {
+    advertised = upstream.statusCode === 200 ? readAdvertisedDigest(upstream.headers) : undefined;
+  } catch (error) {
+    cancelBody(upstream.body);
+    throw error;
+  }
+  const checksums = new CopyChecksums(config.partSizeBytes, advertised);
 
   // READY or FAILED: someone else settled the download (see `CopyCancelledError`).
   const settledElsewhere = async (): Promise<boolean> => {
@@ -186,9 +188,17 @@ export async function copyToS3(
   // Unknown lengths are capped by S3's own limit: 10,000 parts.
   const guard = new LengthGuard(totalBytes, config.partSizeBytes * 10_000);
   const cancelledError = () => new CopyCancelledError('The download ended while its file was being copied');
-  const meter = new ProgressMeter(deps.progressIntervalMs ?? 1000, report, async () => {
-    if (await settledElsewhere()) throw cancelledError();
-  });
+  // Before the body ends, and so before the upload completes: bytes that do not match upstream's
+  // digest fail the body, and lib-storage aborts the multipart upload (nothing is stored).
+  const meter = new ProgressMeter(
+    deps.progressIntervalMs ?? 1000,
+    report,
+    async () => {
+      checksums.verify();
+      if (await settledElsewhere()) throw cancelledError();
+    },
+    checksums,
+  );
   // Failing the body (not `upload.abort()`) makes the upload abort its multipart upload before
   // `done()` rejects, so the abort is not left to a frozen or finished invocation.
   cancellation.signal.addEventListener('abort', () => meter.destroy(cancelledError()), { once: true });
@@ -198,7 +208,7 @@ export async function copyToS3(
   pipeline(withUpstreamErrors(upstream.body, signal), guard, meter, () => {});
 
   const upload = new Upload({
-    client: deps.s3,
+    client: withObjectChecksums(deps.s3, checksums),
     params: {
       Bucket: config.downloadBucket,
       Key: objectKey,
@@ -246,7 +256,15 @@ export async function copyToS3(
   }
   const size = meter.bytes;
   const durationMs = Date.now() - started;
-  logger.info('copy finished', { downloadId: input.downloadId, objectKey, size, durationMs });
+  const checksum = checksums.objectChecksum();
+  logger.info('copy finished', {
+    downloadId: input.downloadId,
+    objectKey,
+    size,
+    durationMs,
+    checksum,
+    verified: advertised ? `${advertised.algorithm} from ${advertised.header}` : 'nothing announced',
+  });
   deps.metrics?.addMetric(COPY_METRICS.copyDuration, MetricUnit.Milliseconds, durationMs);
   deps.metrics?.addMetric(COPY_METRICS.bytesCopied, MetricUnit.Bytes, size);
   deps.metrics?.addMetric(
@@ -254,5 +272,5 @@ export async function copyToS3(
     MetricUnit.BytesPerSecond,
     Math.round(size / (Math.max(durationMs, 1) / 1000)),
   );
-  return { bucket: config.downloadBucket, objectKey, size, contentType, fileName };
+  return { bucket: config.downloadBucket, objectKey, size, contentType, fileName, checksum };
 }

@@ -1,3 +1,4 @@
+import type { ObjectChecksum } from '../checksum/object-checksum.ts';
 import { type DownloadError, type DownloadRecord, type DownloadStatusView, toStatusView } from './record.ts';
 
 /** Copy progress, at most about once a second. */
@@ -16,6 +17,8 @@ export interface ReadyMessage {
   expiresAt: string;
   size: number;
   contentType: string;
+  /** The checksum of the bytes at `url`, to verify the download against (absent on older records). */
+  checksum?: ObjectChecksum;
 }
 
 /** The download failed for good. */
@@ -90,6 +93,7 @@ export function toOutcomeMessage(record: DownloadRecord): ReadyMessage | FailedM
       expiresAt: record.urlExpiresAt,
       size: record.size ?? record.bytes,
       contentType: record.contentType ?? 'application/octet-stream',
+      ...(record.checksum ? { checksum: record.checksum } : {}),
     };
   }
   if (record.status === 'FAILED') {

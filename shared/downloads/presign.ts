@@ -1,5 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ObjectChecksum } from '../checksum/object-checksum.ts';
 import { attachmentDisposition } from '../content-disposition.ts';
 import type { DownloadRecord } from './record.ts';
 
@@ -9,6 +10,8 @@ export interface PresignTarget {
   objectKey: string;
   fileName: string;
   contentType: string;
+  /** When the object carries one, the URL asks S3 to return it (`x-amz-checksum-mode=ENABLED`). */
+  checksum?: ObjectChecksum | null;
 }
 
 /** A presigned GET URL that saves under the original file name, and when it stops working. */
@@ -24,6 +27,9 @@ export async function presignDownload(
       Key: target.objectKey,
       ResponseContentDisposition: attachmentDisposition(target.fileName),
       ResponseContentType: target.contentType,
+      // Signed into the query string: S3 then answers with `x-amz-checksum-crc64nvme` (full GETs
+      // only), so a client can check the bytes against the value in the `ready` message.
+      ...(target.checksum ? { ChecksumMode: 'ENABLED' as const } : {}),
     }),
     { expiresIn: ttlSeconds },
   );
@@ -51,6 +57,7 @@ export async function withFreshUrl(
       objectKey: record.objectKey,
       fileName: record.fileName ?? 'download',
       contentType: record.contentType ?? 'application/octet-stream',
+      checksum: record.checksum,
     },
     deps.ttlSeconds,
   );

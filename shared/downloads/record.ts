@@ -1,3 +1,5 @@
+import type { ObjectChecksum } from '../checksum/object-checksum.ts';
+
 /** Where a download is in its life. */
 export type DownloadStatus = 'PENDING' | 'RUNNING' | 'READY' | 'FAILED';
 
@@ -34,6 +36,8 @@ export interface DownloadRecord {
   url?: string;
   urlExpiresAt?: string;
   size?: number;
+  /** The stored object's full-object CRC64NVME (records written before checksums have none). */
+  checksum?: ObjectChecksum;
   error?: DownloadError;
 }
 
@@ -52,6 +56,8 @@ export interface DownloadStatusView {
   expiresAt?: string;
   size?: number;
   contentType?: string;
+  /** READY only: the checksum of the bytes at `url` (S3 returns it for `x-amz-checksum-mode=ENABLED`). */
+  checksum?: ObjectChecksum;
   error?: DownloadError;
 }
 
@@ -73,6 +79,7 @@ export function toStatusView(record: DownloadRecord): DownloadStatusView {
           expiresAt: record.urlExpiresAt,
           size: record.size,
           contentType: record.contentType,
+          ...(record.checksum ? { checksum: record.checksum } : {}),
         }
       : {}),
     ...(record.status === 'FAILED' ? { error: record.error } : {}),

@@ -14,7 +14,7 @@ import {
   writeProblem,
 } from '../streaming/stream-download.ts';
 import { cancelBody } from '../upstream.ts';
-import type { AsyncDownloadStarter, AsyncReason } from './start-download.ts';
+import type { AcceptedDownload, AsyncDownloadStarter, AsyncReason } from './start-download.ts';
 
 /** The path a request takes. */
 export type RouteDecision =
@@ -26,7 +26,8 @@ export type RouteDecision =
 export const ROUTER_METRICS = {
   /**
    * One per request that reached a decision, dimension `decision` (`stream`, `async`, `too-large`)
-   * and, for `async`, `reason` (`requested`, `unknown-length`, `too-large-to-stream`).
+   * and, for `async`, `reason` (`requested`, `unknown-length`, `too-large-to-stream`,
+   * `above-router-threshold`).
    */
   routeDecision: 'RouteDecision',
 } as const;
@@ -41,43 +42,61 @@ export function parseMode(request: HttpRequest): 'stream' | 'async' | undefined 
   return mode;
 }
 
+/** The two sizes the router decides by. */
+export interface RouteLimits {
+  /** What the streaming path can carry (`STREAM_MAX_BYTES`): above it, `?mode=stream` is refused. */
+  streamMaxBytes: number;
+  /**
+   * Up to what size the router streams on its own (`ROUTER_STREAM_MAX_BYTES`, capped at
+   * `streamMaxBytes`): above it, a presigned S3 URL is usually faster than a stream capped at 2 MB/s.
+   */
+  routerStreamMaxBytes: number;
+}
+
 /**
- * Chooses the path from upstream's headers alone: what fits is streamed, larger or unknown
- * lengths go async. `?mode=stream|async` and `Prefer: respond-async` override.
+ * Chooses the path from upstream's headers alone: a file up to both limits is streamed; a larger
+ * one, or one of unknown length, goes async, and the decision's `reason` names the rule that
+ * applied. `?mode=stream|async` and `Prefer: respond-async` override; `?mode=stream` streams
+ * anything the streaming path can carry, whatever the router's threshold.
  */
 export function decideRoute(
   request: HttpRequest,
   contentLength: number | undefined,
-  maxBytes: number,
+  limits: RouteLimits,
 ): RouteDecision {
   const mode = parseMode(request);
-  const fits = contentLength !== undefined && contentLength <= maxBytes;
-  if (mode === 'stream')
-    return fits || contentLength === undefined ? { path: 'stream' } : { path: 'too-large' };
+  if (mode === 'stream') {
+    return contentLength === undefined || contentLength <= limits.streamMaxBytes
+      ? { path: 'stream' }
+      : { path: 'too-large' };
+  }
   if (mode === 'async' || /\brespond-async\b/i.test(request.headers.prefer ?? '')) {
     return { path: 'async', reason: 'requested' };
   }
-  if (fits) return { path: 'stream' };
-  return { path: 'async', reason: contentLength === undefined ? 'unknown-length' : 'too-large-to-stream' };
+  if (contentLength === undefined) return { path: 'async', reason: 'unknown-length' };
+  if (contentLength > limits.streamMaxBytes) return { path: 'async', reason: 'too-large-to-stream' };
+  if (contentLength > limits.routerStreamMaxBytes) return { path: 'async', reason: 'above-router-threshold' };
+  return { path: 'stream' };
 }
 
-/** The 202 headers of the async path; `Location` only once a download exists to point to. */
-function acceptedHeaders(statusUrl?: string): Record<string, string> {
+/**
+ * The 202 headers of the async path: `x-download-reason` is the body's `reason`, so that a `HEAD`
+ * says it too; `Location` only once a download exists to point to.
+ */
+function acceptedHeaders(reason: AsyncReason, statusUrl?: string): Record<string, string> {
   return {
     'content-type': 'application/json',
     ...(statusUrl ? { location: statusUrl } : {}),
     'cache-control': 'no-store',
     'x-download-mode': 'async',
+    'x-download-reason': reason,
   };
 }
 
-function writeAccepted(
-  responseStream: LambdaResponseStream,
-  body: object & { statusUrl: string },
-): Promise<void> {
+function writeAccepted(responseStream: LambdaResponseStream, body: AcceptedDownload): Promise<void> {
   return sendResponse(
     responseStream,
-    { statusCode: 202, headers: acceptedHeaders(body.statusUrl) },
+    { statusCode: 202, headers: acceptedHeaders(body.reason, body.statusUrl) },
     JSON.stringify(body),
   );
 }
@@ -103,7 +122,7 @@ export async function routeDownload(
     // Refuse a bad mode before anything reaches upstream.
     parseMode(request);
     download = await openDownload(request, config.upstream, deps.signal);
-    const decision = decideRoute(request, download.upstream.contentLength, config.streamMaxBytes);
+    const decision = decideRoute(request, download.upstream.contentLength, config);
     emitMetric(deps.metrics, {
       name: ROUTER_METRICS.routeDecision,
       unit: MetricUnit.Count,
@@ -123,7 +142,11 @@ export async function routeDownload(
       if (request.method === 'HEAD') {
         // What GET would answer, without starting anything: no record, no execution, hence no
         // download id and no `Location`.
-        await sendResponse(responseStream, { statusCode: 202, headers: acceptedHeaders() }, '');
+        await sendResponse(
+          responseStream,
+          { statusCode: 202, headers: acceptedHeaders(decision.reason) },
+          '',
+        );
         return;
       }
       const accepted = await deps.starter.start({

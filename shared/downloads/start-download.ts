@@ -7,8 +7,12 @@ import { createDownloadToken, toStatusUrl, toWebSocketUrl } from './download-tok
 import { type DownloadRecord, toExecutionArn } from './record.ts';
 import type { DownloadStore } from './store.ts';
 
-/** Why the router chose the async path. */
-export type AsyncReason = 'too-large-to-stream' | 'unknown-length' | 'requested';
+/**
+ * Why the router chose the async path: the file is above the router's threshold
+ * (`ROUTER_STREAM_MAX_BYTES`) or above what the streaming path can carry (`STREAM_MAX_BYTES`), its
+ * length is unknown, or the client asked (`?mode=async`, `Prefer: respond-async`).
+ */
+export type AsyncReason = 'above-router-threshold' | 'too-large-to-stream' | 'unknown-length' | 'requested';
 
 /** The execution input of the async workflow. */
 export interface WorkflowInput {

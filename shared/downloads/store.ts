@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ObjectChecksum } from '../checksum/object-checksum.ts';
 import type { DownloadError, DownloadRecord } from './record.ts';
 
 /** Prefix of the items that map a WebSocket connection to its download (same table, no scans). */
@@ -20,6 +21,8 @@ export interface ReadyDetails {
   contentType: string;
   fileName: string;
   objectKey: string;
+  /** The object's checksum; `null` or absent when the copy reported none. */
+  checksum?: ObjectChecksum | null;
 }
 
 function nowSeconds(): number {
@@ -120,8 +123,9 @@ export class DownloadStore {
   markReady(downloadId: string, details: ReadyDetails): Promise<DownloadRecord | undefined> {
     return this.update(
       downloadId,
-      'SET #status = :ready, #url = :url, urlExpiresAt = :urlExpiresAt, #size = :size, bytes = :size, contentType = :contentType, fileName = :fileName, objectKey = :objectKey',
+      `SET #status = :ready, #url = :url, urlExpiresAt = :urlExpiresAt, #size = :size, bytes = :size, contentType = :contentType, fileName = :fileName, objectKey = :objectKey${details.checksum ? ', checksum = :checksum' : ''}`,
       {
+        ...(details.checksum ? { ':checksum': details.checksum } : {}),
         ':ready': 'READY',
         ':url': details.url,
         ':urlExpiresAt': details.urlExpiresAt,

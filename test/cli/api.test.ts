@@ -81,6 +81,7 @@ describe('exit codes', () => {
     expect(exitCodeForFailure('UpstreamNotFound')).toBe(EXIT.notFound);
     expect(exitCodeForFailure('FileTooLarge')).toBe(EXIT.tooLarge);
     expect(exitCodeForFailure('UpstreamTimeout')).toBe(EXIT.upstreamFailed);
+    expect(exitCodeForFailure('ChecksumMismatch')).toBe(EXIT.upstreamFailed);
     expect(exitCodeForFailure('StorageFailed')).toBe(EXIT.copyFailed);
     expect(toCopyFailure({ code: 'CopyTimeout', message: 'too slow' })).toMatchObject({
       exitCode: EXIT.copyFailed,

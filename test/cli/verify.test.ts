@@ -7,6 +7,7 @@ import { CliError } from '../../cli/errors.ts';
 import { EXIT } from '../../cli/exit-codes.ts';
 import { PartialFile } from '../../cli/partial-file.ts';
 import { decodeDigest, verifyDownload } from '../../cli/verify.ts';
+import { crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
 
 const BYTES = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(1000));
 const digest = createHash('sha256').update(BYTES).digest();
@@ -97,14 +98,42 @@ describe('verifyDownload', () => {
     await partial.discard();
   });
 
+  it("checks the service's CRC64NVME checksum (base64, as in the ready message)", async () => {
+    const file = await completeFile(BYTES);
+
+    const result = await verifyDownload(file, {
+      size: BYTES.length,
+      checksum: { algorithm: 'CRC64NVME', value: crc64NvmeToBase64(crc64Nvme(BYTES)) },
+    });
+
+    expect(result).toEqual({ size: BYTES.length, checked: ['size', 'crc64nvme'] });
+    await file.discard();
+  });
+
+  it('fails a tampered file (one byte changed, same size) against its CRC64NVME with the verification exit code', async () => {
+    const checksum = { algorithm: 'CRC64NVME', value: crc64NvmeToBase64(crc64Nvme(BYTES)) };
+    const tampered = Buffer.from(BYTES);
+    tampered[12_345] = (tampered[12_345] ?? 0) ^ 0x01;
+    const file = await completeFile(tampered);
+
+    const error = await failure(verifyDownload(file, { size: BYTES.length, checksum }));
+
+    expect(error.exitCode).toBe(EXIT.verificationFailed);
+    expect(error.title).toBe('CRC64NVME checksum mismatch');
+    expect(error.detail).toBe(
+      `expected ${crc64Nvme(BYTES).toString(16).padStart(16, '0')}, got ${crc64Nvme(tampered).toString(16).padStart(16, '0')}`,
+    );
+    await file.discard();
+  });
+
   it('says why a checksum it cannot check was skipped, without failing', async () => {
     const file = await completeFile(BYTES);
     expect(
-      await verifyDownload(file, { size: undefined, checksum: { algorithm: 'crc64nvme', value: 'x' } }),
+      await verifyDownload(file, { size: undefined, checksum: { algorithm: 'xxhash3', value: 'x' } }),
     ).toEqual({
       size: BYTES.length,
       checked: ['size'],
-      skipped: 'unknown checksum algorithm "crc64nvme"',
+      skipped: 'unknown checksum algorithm "xxhash3"',
     });
     await file.discard();
   });

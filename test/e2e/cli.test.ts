@@ -104,8 +104,9 @@ describe('large-download against the local stack with LOCAL_AUTH=iam, signed wit
     expect(stdout).toMatch(/^download: started$/m);
     expect(stdout).toMatch(/^download: done, 60\.0 MB/m);
     expect(stdout.indexOf('copy: in S3')).toBeLessThan(stdout.indexOf('download: started'));
+    // The ready message carries the object's CRC64NVME: the CLI checks it over the saved bytes.
     expect(stdout).toContain(
-      `saved ${output}: 60000000 bytes, size verified; 60000000 bytes transferred this run`,
+      `saved ${output}: 60000000 bytes, size and crc64nvme verified; 60000000 bytes transferred this run`,
     );
     expect(await fileSha256(output)).toBe(expectedSampleSha256('60MB'));
     expect(existsSync(`${output}.part`) || existsSync(`${output}.part.json`)).toBe(false);
@@ -244,6 +245,19 @@ describe('large-download against the local stack with LOCAL_AUTH=iam, signed wit
       /^large-download: the transfer from the API broke off at byte \d+ of 20000000, 4 times$/m,
     );
     expect(stderr).toContain('Run the same command again to resume.');
+  });
+
+  it("exits 5 when upstream's bytes do not match its Repr-Digest (ChecksumMismatch), and keeps no file", async () => {
+    const output = join(work, 'bad-digest.bin');
+
+    const { code, stderr } = await runCli(['get', 'sample/30MB?digest=bad', '-o', output], {
+      cwd: work,
+      env: signedEnv(),
+    });
+
+    expect(code, stderr).toBe(5);
+    expect(stderr).toContain('ChecksumMismatch');
+    expect(existsSync(output)).toBe(false);
   });
 
   it('exits 3 for a key upstream does not have, with the problem title and detail, and leaves no files', async () => {

@@ -2,14 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DownloadStack } from '../../infra/download-stack.ts';
 import type { DownloadFunction } from '../../infra/functions.ts';
-import {
-  actionsOf,
-  expectStreamingMethod,
-  logicalId,
-  type Statement,
-  statementsOf,
-  synthesize,
-} from './template.ts';
+import { actionsOf, logicalId, type Statement, statementsOf, synthesize } from './template.ts';
 
 describe('async path', () => {
   let stack: DownloadStack;
@@ -18,60 +11,13 @@ describe('async path', () => {
   const arnOf = (fn: DownloadFunction) => ({ 'Fn::GetAtt': [logicalId(stack, fn), 'Arn'] });
   const bucketArn = () => ({ 'Fn::GetAtt': [logicalId(stack, stack.asyncPath.bucket), 'Arn'] });
   const downloadsObjects = () => ({ 'Fn::Join': ['', [bucketArn(), '/downloads/*']] });
-  const tableArn = () => ({ 'Fn::GetAtt': [logicalId(stack, stack.asyncPath.table), 'Arn'] });
 
   beforeAll(() => {
     ({ stack, template } = synthesize());
     fns = stack.asyncPath.functions;
   });
 
-  describe('REST routes', () => {
-    it.each(['GET', 'HEAD'])(
-      '%s /download/{key+} streams the router response for up to 15 minutes',
-      (verb) => {
-        const resource = stack.restApi.root.getResource('download')?.getResource('{key+}');
-        expect(resource).toBeDefined();
-
-        expectStreamingMethod(template, stack, resource as NonNullable<typeof resource>, verb, fns.download);
-      },
-    );
-
-    it('serves GET /downloads/{downloadId} through a plain (buffered) proxy integration', () => {
-      const resource = stack.restApi.root.getResource('downloads')?.getResource('{downloadId}');
-      expect(resource).toBeDefined();
-
-      template.hasResourceProperties('AWS::ApiGateway::Method', {
-        HttpMethod: 'GET',
-        ResourceId: { Ref: logicalId(stack, resource as NonNullable<typeof resource>) },
-        Integration: {
-          Type: 'AWS_PROXY',
-          ResponseTransferMode: Match.absent(),
-          Uri: { 'Fn::Join': ['', Match.arrayWith([arnOf(fns.downloadStatus), '/invocations'])] },
-        },
-      });
-    });
-  });
-
   describe('functions', () => {
-    it('runs the router for 15 minutes with the streaming and async settings', () => {
-      template.hasResourceProperties('AWS::Lambda::Function', {
-        Timeout: 900,
-        Environment: {
-          Variables: Match.objectLike({
-            POWERTOOLS_SERVICE_NAME: 'router',
-            UPSTREAM_BASE_URL: 'https://example.com/',
-            STREAM_MAX_BYTES: '199229440',
-            DOWNLOAD_TABLE: { Ref: logicalId(stack, stack.asyncPath.table) },
-            STATE_MACHINE_ARN: { Ref: logicalId(stack, stack.asyncPath.stateMachine) },
-            WEBSOCKET_URL: {
-              'Fn::Join': ['', Match.arrayWith(['wss://', Match.stringLikeRegexp('/live$')])],
-            },
-            RECORD_TTL_SECONDS: '604800',
-          }),
-        },
-      });
-    });
-
     it('runs fetch-to-s3 for 15 minutes with 1024 MB and the upload settings', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Timeout: 900,
@@ -117,31 +63,6 @@ describe('async path', () => {
   });
 
   describe('least privilege', () => {
-    it('lets the router write records and start executions, nothing else', () => {
-      const statements = statementsOf(template, stack, fns.download);
-
-      expect(actionsOf(statements)).toEqual([
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-        'states:StartExecution',
-      ]);
-      expect(statements).toContainEqual(
-        expect.objectContaining({
-          Action: 'states:StartExecution',
-          Resource: { Ref: logicalId(stack, stack.asyncPath.stateMachine) },
-        }),
-      );
-    });
-
-    it('lets the status function only read records and re-sign download URLs', () => {
-      const statements = statementsOf(template, stack, fns.downloadStatus);
-
-      expect(statements).toEqual([
-        expect.objectContaining({ Action: 'dynamodb:GetItem', Resource: tableArn() }),
-        expect.objectContaining({ Action: 's3:GetObject', Resource: downloadsObjects() }),
-      ]);
-    });
-
     it('lets presign read copied downloads only', () => {
       const statements = statementsOf(template, stack, fns.presign);
 
@@ -236,7 +157,12 @@ describe('async path', () => {
     });
 
     it('grants no function any action on every resource, apart from X-Ray', () => {
-      for (const fn of [...Object.values(fns), stack.streamingPath.function]) {
+      for (const fn of [
+        ...Object.values(fns),
+        stack.downloadApi.router,
+        stack.downloadApi.downloadStatus,
+        stack.streamingPath.function,
+      ]) {
         for (const statement of statementsOf(template, stack, fn)) expect(statement.Resource).not.toBe('*');
       }
     });
@@ -348,7 +274,7 @@ describe('async path', () => {
       });
     });
 
-    it('may invoke exactly the five task functions', () => {
+    it('may invoke exactly the eight task functions', () => {
       const role = stack.asyncPath.stateMachine.role as unknown as { node: { defaultChild?: unknown } };
       const roleId = logicalId(stack, role);
       const invoked = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -358,10 +284,19 @@ describe('async path', () => {
         .flatMap((statement) => [statement.Resource].flat())
         .filter((resource) => JSON.stringify(resource).startsWith('{"Fn::GetAtt"'));
 
-      expect(invoked).toHaveLength(5);
+      expect(invoked).toHaveLength(8);
       expect(invoked).toEqual(
         expect.arrayContaining(
-          [fns.fetchToS3, fns.presign, fns.markReady, fns.notify, fns.markFailed].map((fn) => arnOf(fn)),
+          [
+            fns.planCopy,
+            fns.copyRange,
+            fns.completeCopy,
+            fns.fetchToS3,
+            fns.presign,
+            fns.markReady,
+            fns.notify,
+            fns.markFailed,
+          ].map((fn) => arnOf(fn)),
         ),
       );
     });

@@ -33,6 +33,11 @@ const PERMISSIONS_BY_OPERATION: Readonly<Record<string, readonly string[]>> = {
   '@aws-sdk/client-s3#AbortMultipartUploadCommand': ['s3:AbortMultipartUpload'],
   '@aws-sdk/client-s3#ListObjectsV2Command': ['s3:ListBucket'],
   '@aws-sdk/client-s3#DeleteObjectCommand': ['s3:DeleteObject'],
+  // The parallel copy's own multipart calls (`plan-copy`, `copy-range`, `complete-copy`).
+  '@aws-sdk/client-s3#CreateMultipartUploadCommand': ['s3:PutObject'],
+  '@aws-sdk/client-s3#UploadPartCommand': ['s3:PutObject'],
+  '@aws-sdk/client-s3#CompleteMultipartUploadCommand': ['s3:PutObject'],
+  '@aws-sdk/client-s3#ListPartsCommand': ['s3:ListMultipartUploadParts'],
   // PutObject, or CreateMultipartUpload + UploadPart + CompleteMultipartUpload (all s3:PutObject),
   // and AbortMultipartUpload on failure (`leavePartsOnError: false`) or `abort()`. Never ListParts.
   '@aws-sdk/lib-storage#Upload': ['s3:PutObject', 's3:AbortMultipartUpload'],

@@ -55,21 +55,29 @@ describe('state machine definition', () => {
   });
 
   it('has exactly the states the local stack maps by name', () => {
-    expect(synthesized.definition.StartAt).toBe('FetchToS3');
-    expect(Object.keys(synthesized.definition.States).sort()).toEqual(Object.values(STATE_NAMES).sort());
+    const map = state('CopyRanges') as unknown as { ItemProcessor: { States: Record<string, unknown> } };
+    const names = [...Object.keys(synthesized.definition.States), ...Object.keys(map.ItemProcessor.States)];
+
+    expect(synthesized.definition.StartAt).toBe('PlanCopy');
+    expect(names.sort()).toEqual(Object.values(STATE_NAMES).sort());
     expect(synthesized.definition.TimeoutSeconds).toBe(7200);
   });
 
   it('maps each Task state to its functions/ folder through placeholder ARNs', () => {
     expect(synthesized.taskStates).toEqual({
+      PlanCopy: 'plan-copy',
+      CopyRange: 'copy-range',
+      CompleteCopy: 'complete-copy',
       FetchToS3: 'fetch-to-s3',
       Presign: 'presign',
       MarkReady: 'mark-ready',
       Notify: 'notify',
       MarkFailed: 'mark-failed',
     });
+    const copyRanges = state('CopyRanges') as unknown as { ItemProcessor: { States: Record<string, State> } };
+    const anyState = (name: string) => state(name) ?? copyRanges.ItemProcessor.States[name];
     for (const [name, folder] of Object.entries(synthesized.taskStates)) {
-      expect(state(name)).toMatchObject({
+      expect(anyState(name)).toMatchObject({
         Type: 'Task',
         Resource: 'arn:aws:states:::lambda:invoke',
         Parameters: { FunctionName: placeholderFunctionArn(folder) },
@@ -130,7 +138,81 @@ describe('state machine definition', () => {
     }
   });
 
-  it.each(['FetchToS3', 'Presign', 'MarkReady'])(
+  it('plans the copy first, then copies in parallel ranges or as one stream', () => {
+    expect(state('PlanCopy')).toMatchObject({
+      Next: 'CopyMode',
+      ResultPath: '$.plan',
+      Parameters: { 'Payload.$': '$' },
+      ResultSelector: {
+        'mode.$': '$.Payload.mode',
+        'reason.$': '$.Payload.reason',
+        'copy.$': '$.Payload.copy',
+        'ranges.$': '$.Payload.ranges',
+        'concurrency.$': '$.Payload.concurrency',
+      },
+    });
+    expect(state('CopyMode')).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.plan.mode', StringEquals: 'parallel', Next: 'CopyRanges' }],
+      Default: 'FetchToS3',
+    });
+    expect(state('CompleteCopy')).toMatchObject({
+      Next: 'Presign',
+      ResultPath: '$.object',
+      ResultSelector: state('FetchToS3').ResultSelector,
+      Parameters: {
+        Payload: { 'downloadId.$': '$.downloadId', 'copy.$': '$.plan.copy', 'ranges.$': '$.copied' },
+      },
+    });
+  });
+
+  it('copies every range in a Map whose concurrency the plan sets, looping a worker until its range is done', () => {
+    const map = state('CopyRanges') as State & {
+      ItemProcessor: { StartAt: string; States: Record<string, State>; ProcessorConfig?: { Mode: string } };
+    };
+
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.ranges',
+      MaxConcurrencyPath: '$.plan.concurrency',
+      ItemSelector: {
+        'downloadId.$': '$.downloadId',
+        'copy.$': '$.plan.copy',
+        'range.$': '$$.Map.Item.Value',
+      },
+      ResultPath: '$.copied',
+      Next: 'CompleteCopy',
+    });
+    expect(map.ItemProcessor.ProcessorConfig?.Mode ?? 'INLINE').toBe('INLINE');
+    expect(map.ItemProcessor.StartAt).toBe('CopyRange');
+    expect(map.ItemProcessor.States.CopyRange).toMatchObject({
+      Next: 'RangeCopied',
+      OutputPath: '$.Payload',
+      Parameters: { 'Payload.$': '$' },
+    });
+    expect(map.ItemProcessor.States.CopyRange?.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: LAMBDA_SERVICE_ERRORS }),
+      { ErrorEquals: FETCH_RETRYABLE_ERRORS, IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2 },
+      {
+        ErrorEquals: ['Lambda.TooManyRequestsException'],
+        IntervalSeconds: 5,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+      },
+    ]);
+    expect(map.ItemProcessor.States.RangeCopied).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.done', BooleanEquals: true, Next: 'RangeDone' }],
+      Default: 'CopyRange',
+    });
+    expect(map.ItemProcessor.States.RangeDone).toEqual({ Type: 'Succeed' });
+    expect(state('CompleteCopy').Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: LAMBDA_SERVICE_ERRORS }),
+      { ErrorEquals: ['S3UploadError'], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2 },
+    ]);
+  });
+
+  it.each(['PlanCopy', 'CopyRanges', 'CompleteCopy', 'FetchToS3', 'Presign', 'MarkReady'])(
     'sends every failure of %s to MarkFailed with the error',
     (name) => {
       expect(state(name).Catch).toEqual([

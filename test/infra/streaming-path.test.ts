@@ -100,7 +100,8 @@ describe.each([
     const { template } = synthesize({ apiAuth });
 
     const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
-    expect(methods).toHaveLength(5);
+    // GET and HEAD on /stream/{key+} and /download/{key+}, GET /downloads/{downloadId}, GET and HEAD / (the page).
+    expect(methods).toHaveLength(7);
     for (const method of methods) expect(method.Properties.AuthorizationType).toBe(authorizationType);
     // The Function URL does not follow apiAuth: it is always IAM.
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });

@@ -14,9 +14,6 @@ class UpstreamUnavailableError extends Error {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const decode = (payload: Uint8Array | undefined): unknown =>
-  payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined;
-
 describe('createLocalContext', () => {
   it('counts the remaining time down from the timeout and gives each invocation its own request id', async () => {
     const first = createLocalContext('notify', 1_000);
@@ -44,6 +41,7 @@ describe('startLambdaService', () => {
   const calls: Array<{ event: unknown; context: LocalContext }> = [];
   let flakyFailuresLeft = 0;
   let alwaysFailingCalls = 0;
+  let slowCalls = 0;
 
   beforeAll(async () => {
     service = await startLambdaService({
@@ -61,15 +59,10 @@ describe('startLambdaService', () => {
             };
           },
         },
-        fail: {
-          timeoutMs: 3_000,
-          handler: async () => {
-            throw new UpstreamUnavailableError('upstream answered 503');
-          },
-        },
         slow: {
           timeoutMs: 50,
           handler: async () => {
+            slowCalls += 1;
             await sleep(300);
             return 'late';
           },
@@ -106,50 +99,64 @@ describe('startLambdaService', () => {
     await service.close();
   });
 
-  it('answers a RequestResponse invocation with the handler result and a counting-down context', async () => {
-    const response = await client.send(
-      new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from(JSON.stringify({ downloadId: 'd1' })) }),
-    );
+  it('runs an Event invocation with the event and a context counting down from the timeout', async () => {
+    calls.length = 0;
 
-    expect(response.StatusCode).toBe(200);
-    expect(response.FunctionError).toBeUndefined();
-    const result = decode(response.Payload) as { echoed: unknown; functionName: string; remaining: number };
-    expect(result.echoed).toEqual({ downloadId: 'd1' });
-    expect(result.functionName).toBe('echo');
-    expect(result.remaining).toBeGreaterThan(2_000);
-    expect(result.remaining).toBeLessThanOrEqual(3_000);
+    const response = await client.send(
+      new InvokeCommand({
+        FunctionName: 'echo',
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify({ downloadId: 'd1' })),
+      }),
+    );
+    await service.idle();
+
+    expect(response.StatusCode).toBe(202);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.event).toEqual({ downloadId: 'd1' });
+    expect(calls[0]?.context.functionName).toBe('echo');
+    expect(calls[0]?.context.getRemainingTimeInMillis()).toBeLessThanOrEqual(3_000);
   });
 
   it('accepts a function ARN and an empty payload (the handler sees {})', async () => {
-    const response = await client.send(
-      new InvokeCommand({ FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:echo' }),
-    );
+    calls.length = 0;
 
-    expect((decode(response.Payload) as { echoed: unknown }).echoed).toEqual({});
+    await client.send(
+      new InvokeCommand({
+        FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:echo',
+        InvocationType: 'Event',
+      }),
+    );
+    await service.idle();
+
+    expect(calls.map((call) => call.event)).toEqual([{}]);
   });
 
-  it('reports a thrown error as an Unhandled function error named after the error', async () => {
-    const response = await client.send(
-      new InvokeCommand({ FunctionName: 'fail', Payload: Buffer.from('{}') }),
-    );
+  it.each(['RequestResponse', 'DryRun'] as const)(
+    'refuses a %s invocation, which nothing in the product sends',
+    async (invocationType) => {
+      const error = await client
+        .send(new InvokeCommand({ FunctionName: 'echo', InvocationType: invocationType }))
+        .catch((e: unknown) => e);
 
-    expect(response.StatusCode).toBe(200);
-    expect(response.FunctionError).toBe('Unhandled');
-    expect(decode(response.Payload)).toMatchObject({
-      errorType: 'UpstreamUnavailableError',
-      errorMessage: 'upstream answered 503',
-    });
-  });
+      expect((error as Error).name).toBe('InvalidParameterValueException');
+      expect((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode).toBe(400);
+    },
+  );
 
-  it('reports a handler that outlives its timeout as Sandbox.Timedout', async () => {
-    const response = await client.send(new InvokeCommand({ FunctionName: 'slow' }));
+  it('counts a handler that outlives its timeout as a failure and retries it', async () => {
+    slowCalls = 0;
 
-    expect(response.FunctionError).toBe('Unhandled');
-    expect(decode(response.Payload)).toMatchObject({ errorType: 'Sandbox.Timedout' });
+    await client.send(new InvokeCommand({ FunctionName: 'slow', InvocationType: 'Event' }));
+    await service.idle();
+
+    expect(slowCalls).toBe(3);
   });
 
   it('answers an unknown function with ResourceNotFoundException', async () => {
-    const error = await client.send(new InvokeCommand({ FunctionName: 'nope' })).catch((e: unknown) => e);
+    const error = await client
+      .send(new InvokeCommand({ FunctionName: 'nope', InvocationType: 'Event' }))
+      .catch((e: unknown) => e);
 
     expect((error as Error).name).toBe('ResourceNotFoundException');
     expect((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode).toBe(404);

@@ -68,29 +68,41 @@ describe('startWebSocketGateway', () => {
   let onConnect: (event: GatewayEvent) => Promise<unknown>;
 
   beforeAll(async () => {
+    const handler = async (raw: unknown): Promise<unknown> => {
+      const event = raw as GatewayEvent;
+      events.push(event);
+      switch (event.requestContext.routeKey) {
+        case '$connect':
+          return onConnect(event);
+        case 'status':
+          return { statusCode: 200, body: JSON.stringify({ type: 'status', state: 'RUNNING' }) };
+        case 'ping':
+          return { statusCode: 200, body: 'pong (not sent: no route response)' };
+        case '$default':
+          if (event.body === 'explode') throw new Error('handler bug');
+          return { statusCode: 200, body: `default:${event.body}` };
+        default:
+          return { statusCode: 200 };
+      }
+    };
+    const target = (returnResponse: boolean) => ({
+      handler,
+      functionName: 'websocket',
+      timeoutMs: 29_000,
+      returnResponse,
+    });
     gateway = await startWebSocketGateway({
       port: 0,
-      routes: ['status', 'ping'],
-      handler: async (raw) => {
-        const event = raw as GatewayEvent;
-        events.push(event);
-        switch (event.requestContext.routeKey) {
-          case '$connect':
-            return onConnect(event);
-          case 'status':
-            return { statusCode: 200, body: JSON.stringify({ type: 'status', state: 'RUNNING' }) };
-          case 'ping':
-            return { statusCode: 200, body: 'pong (not sent: no route response)' };
-          case '$default':
-            if (event.body === 'explode') throw new Error('handler bug');
-            return { statusCode: 200, body: `default:${event.body}` };
-          default:
-            return { statusCode: 200 };
-        }
+      routes: {
+        $connect: target(false),
+        $disconnect: target(false),
+        $default: target(true),
+        status: target(true),
+        ping: target(false),
       },
     });
     management = new ApiGatewayManagementApiClient({
-      endpoint: `${gateway.managementUrl}/local`,
+      endpoint: gateway.managementUrl,
       region: 'us-east-1',
       credentials: LOCAL_CREDENTIALS,
     });
@@ -127,7 +139,7 @@ describe('startWebSocketGateway', () => {
       routeKey: '$connect',
       eventType: 'CONNECT',
       stage: 'local',
-      domainName: gateway.url.replace('ws://', ''),
+      domainName: new URL(gateway.url).host,
       identity: { sourceIp: '127.0.0.1' },
     });
     expect(event!.requestContext.connectionId).toMatch(/^[A-Za-z0-9]{15}=$/);
@@ -275,17 +287,16 @@ describe('startWebSocketGateway', () => {
     expect((gone as Error).name).toBe('GoneException');
   });
 
-  it('serves GetConnection, DeleteConnection and the 128 KB PostToConnection limit', async () => {
+  it('serves DeleteConnection and the 128 KB PostToConnection limit, with or without the stage', async () => {
     const client = connect(gateway.url, { 'User-Agent': 'vitest-client' });
     await client.opened;
     const connectionId = eventsFor('$connect')[0]!.requestContext.connectionId;
     const withoutStage = new ApiGatewayManagementApiClient({
-      endpoint: gateway.managementUrl,
+      endpoint: gateway.managementUrl.replace(/\/local$/, ''),
       region: 'us-east-1',
       credentials: LOCAL_CREDENTIALS,
     });
 
-    const info = await withoutStage.send(new GetConnectionCommand({ ConnectionId: connectionId }));
     const tooLarge = await management
       .send(
         new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.alloc(128 * 1024 + 1, 120) }),
@@ -295,23 +306,53 @@ describe('startWebSocketGateway', () => {
       new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.alloc(128 * 1024, 121) }),
     );
     await until(() => client.messages.length === 1);
-    await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    await withoutStage.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     await until(() => client.closeCode() !== undefined);
     await until(() => eventsFor('$disconnect', connectionId).length === 1);
     withoutStage.destroy();
 
-    expect(info.ConnectedAt).toBeInstanceOf(Date);
-    expect(info.LastActiveAt).toBeInstanceOf(Date);
-    expect(info.Identity).toEqual({ SourceIp: '127.0.0.1', UserAgent: 'vitest-client' });
     expect((tooLarge as Error).name).toBe('PayloadTooLargeException');
     expect(client.messages[0]).toHaveLength(128 * 1024);
     expect(gateway.connectionIds()).not.toContain(connectionId);
+  });
+
+  it('refuses GetConnection, which nothing in the product sends', async () => {
+    const client = connect(gateway.url);
+    await client.opened;
+    const connectionId = eventsFor('$connect')[0]!.requestContext.connectionId;
+
+    const error = await management
+      .send(new GetConnectionCommand({ ConnectionId: connectionId }))
+      .catch((e: unknown) => e);
+
+    expect((error as Error).name).toBe('ForbiddenException');
+    client.socket.close();
+  });
+});
+
+describe('startWebSocketGateway without $connect and $default routes', () => {
+  it('accepts every handshake and tells the client a message has no route, as API Gateway does', async () => {
+    const gateway = await startWebSocketGateway({ port: 0, routes: {} });
+    const client = connect(gateway.url);
+    await client.opened;
+
+    client.socket.send('hello');
+    await until(() => client.messages.length === 1);
+
+    expect(JSON.parse(client.messages[0]!)).toMatchObject({ message: 'Forbidden' });
+    client.socket.close();
+    await gateway.close();
   });
 });
 
 describe('startWebSocketGateway close()', () => {
   it('closes open client connections and the server', async () => {
-    const gateway = await startWebSocketGateway({ port: 0, handler: async () => ({ statusCode: 200 }) });
+    const gateway = await startWebSocketGateway({
+      port: 0,
+      routes: {
+        $connect: { handler: async () => ({ statusCode: 200 }), functionName: 'websocket', timeoutMs: 1_000 },
+      },
+    });
     const client = connect(gateway.url);
     await client.opened;
 

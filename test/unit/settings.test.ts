@@ -9,9 +9,12 @@ import {
 import { FUNCTION_FOLDERS, type FunctionFolder } from '../../infra/functions.ts';
 import { README_PATH, withSettingsTable } from '../../scripts/settings-table.ts';
 import {
+  loadCompleteCopyConfig,
+  loadCopyRangeConfig,
   loadDeliveryConfig,
   loadFetchConfig,
   loadMarkFailedConfig,
+  loadPlanCopyConfig,
   loadPresignConfig,
   loadRouterConfig,
   loadStatusConfig,
@@ -37,6 +40,11 @@ const LOADERS: Record<FunctionFolder, (env: Env) => unknown> = {
   notify: loadDeliveryConfig,
   'mark-failed': loadMarkFailedConfig,
   'workflow-ended': loadMarkFailedConfig,
+  'plan-copy': loadPlanCopyConfig,
+  'copy-range': loadCopyRangeConfig,
+  'complete-copy': loadCompleteCopyConfig,
+  // The page function reads no configuration.
+  page: () => undefined,
 };
 
 /** Every required variable, valid; the settings' own variables are left at their defaults. */

@@ -1,0 +1,154 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { AdvertisedDigest } from './advertised-digest.ts';
+import { Crc64Nvme, combineCrc64Nvme, crc64NvmeToBase64 } from './crc64nvme.ts';
+import { type ObjectChecksum, toObjectChecksum } from './object-checksum.ts';
+import { createRunningDigest, type RunningDigest, verifyAdvertisedDigest } from './running-digest.ts';
+
+export { type ObjectChecksum, toObjectChecksum } from './object-checksum.ts';
+
+/**
+ * The checksums of one copy, computed as the bytes stream past: the CRC64NVME of every S3 part
+ * (parts are `partSize` bytes, the last one shorter, as lib-storage cuts them), the whole object's
+ * CRC64NVME combined from them (no second pass over the bytes), and, when upstream announced a
+ * digest of another algorithm, that one too.
+ */
+export class CopyChecksums {
+  /** CRCs of the parts already full. */
+  readonly #finishedParts: bigint[] = [];
+  #currentPart = new Crc64Nvme();
+  #currentLength = 0;
+  #bytes = 0;
+  readonly #advertisedDigest: RunningDigest | undefined;
+
+  constructor(
+    readonly partSize: number,
+    /** Upstream's announced digest of the whole file, verified by `verify()`. */
+    readonly advertised?: AdvertisedDigest,
+  ) {
+    if (!Number.isSafeInteger(partSize) || partSize <= 0) throw new RangeError(`bad part size ${partSize}`);
+    if (advertised && advertised.algorithm !== 'CRC64NVME') {
+      this.#advertisedDigest = createRunningDigest(advertised.algorithm);
+    }
+  }
+
+  /** Bytes seen so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Adds the next bytes of the object. */
+  update(chunk: Uint8Array): void {
+    this.#advertisedDigest?.update(chunk);
+    this.#bytes += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const room = this.partSize - this.#currentLength;
+      const piece = chunk.subarray(offset, offset + room);
+      this.#currentPart.update(piece);
+      this.#currentLength += piece.length;
+      offset += piece.length;
+      if (this.#currentLength === this.partSize) {
+        this.#finishedParts.push(this.#currentPart.digest());
+        this.#currentPart = new Crc64Nvme();
+        this.#currentLength = 0;
+      }
+    }
+  }
+
+  /**
+   * The CRC64NVME (base64) of part `partNumber` (from 1). Final once the part's bytes have all
+   * passed `update`, which is the case whenever lib-storage uploads it (it reads behind us).
+   */
+  partChecksum(partNumber: number): string {
+    const finished = this.#finishedParts[partNumber - 1];
+    if (finished !== undefined) return crc64NvmeToBase64(finished);
+    if (partNumber === this.#finishedParts.length + 1) return crc64NvmeToBase64(this.#currentPart.digest());
+    throw new RangeError(`part ${partNumber} has not started (${this.#finishedParts.length} parts full)`);
+  }
+
+  /** The CRC-64/NVME of all bytes so far. */
+  objectCrc(): bigint {
+    let crc = 0n;
+    for (const part of this.#finishedParts) crc = combineCrc64Nvme(crc, part, this.partSize);
+    return combineCrc64Nvme(crc, this.#currentPart.digest(), this.#currentLength);
+  }
+
+  /** The object's checksum, as stored on it in S3. */
+  objectChecksum(): ObjectChecksum {
+    return toObjectChecksum(this.objectCrc());
+  }
+
+  /**
+   * Checks the bytes against upstream's announced digest, if any.
+   *
+   * @throws ChecksumMismatchError when they differ.
+   */
+  verify(): void {
+    const { advertised } = this;
+    if (!advertised) return;
+    const computed = this.#advertisedDigest?.digestBase64() ?? crc64NvmeToBase64(this.objectCrc());
+    verifyAdvertisedDigest(advertised, computed);
+  }
+}
+
+/**
+ * The S3 client an upload of these bytes goes through: the same client, with every request that
+ * lib-storage's `Upload` sends given S3's full-object CRC64NVME checksum, which lib-storage
+ * (3.1169) cannot set by itself (its parameters go unchanged to every command, and it drops part
+ * CRC64NVME values from `CompleteMultipartUpload`):
+ *
+ * - `CreateMultipartUpload`: `ChecksumAlgorithm: CRC64NVME`, `ChecksumType: FULL_OBJECT`;
+ * - `UploadPart`: the part's `ChecksumCRC64NVME` (S3 checks each part; the SDK computes nothing);
+ * - `CompleteMultipartUpload`: each part's `ChecksumCRC64NVME`, the whole object's
+ *   `ChecksumCRC64NVME` and `ChecksumType: FULL_OBJECT`, and `MpuObjectSize` (S3 checks them and
+ *   fails the completion with `BadDigest` when they do not match what it received);
+ * - `PutObject` (a file smaller than one part): the object's `ChecksumCRC64NVME`.
+ *
+ * Sources: S3 API reference, CreateMultipartUpload (`x-amz-checksum-type`), UploadPart,
+ * CompleteMultipartUpload and CompletedPart (`ChecksumCRC64NVME`, `ChecksumType`, `MpuObjectSize`);
+ * S3 User Guide, "Checking object integrity" (CRC64NVME supports only the full-object type).
+ */
+export function withObjectChecksums(s3: S3Client, checksums: CopyChecksums): S3Client {
+  const send = (command: unknown, ...rest: unknown[]): Promise<unknown> => {
+    if (command instanceof CreateMultipartUploadCommand) {
+      Object.assign(command.input, { ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' });
+    } else if (command instanceof UploadPartCommand) {
+      Object.assign(command.input, {
+        ChecksumAlgorithm: 'CRC64NVME',
+        ChecksumCRC64NVME: checksums.partChecksum(command.input.PartNumber ?? 0),
+      });
+    } else if (command instanceof CompleteMultipartUploadCommand) {
+      const parts = command.input.MultipartUpload?.Parts ?? [];
+      Object.assign(command.input, {
+        MultipartUpload: {
+          ...command.input.MultipartUpload,
+          Parts: parts.map((part) => ({
+            ...part,
+            ChecksumCRC64NVME: checksums.partChecksum(part.PartNumber ?? 0),
+          })),
+        },
+        ChecksumCRC64NVME: checksums.objectChecksum().value,
+        ChecksumType: 'FULL_OBJECT',
+        MpuObjectSize: checksums.bytes,
+      });
+    } else if (command instanceof PutObjectCommand) {
+      Object.assign(command.input, {
+        ChecksumAlgorithm: 'CRC64NVME',
+        ChecksumCRC64NVME: checksums.objectChecksum().value,
+      });
+    }
+    return (s3.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+  };
+  return new Proxy(s3, {
+    get(target, property) {
+      if (property === 'send') return send;
+      return Reflect.get(target, property, target);
+    },
+  });
+}

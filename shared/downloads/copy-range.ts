@@ -1,0 +1,287 @@
+import { Readable } from 'node:stream';
+import { type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  Crc64Nvme,
+  combineCrc64Nvme,
+  crc64NvmeFromBase64,
+  crc64NvmeToBase64,
+} from '../checksum/crc64nvme.ts';
+import type { CopyRangeConfig } from '../config.ts';
+import { DeadlineExceededError } from '../deadline.ts';
+import { parseDownloadKey } from '../download-key.ts';
+import {
+  HttpError,
+  UpstreamChangedError,
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+} from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { cancelBody, openUpstream, type UpstreamResponse, withUpstreamErrors } from '../upstream.ts';
+import { CopyCancelledError, CopyTimeoutError, S3UploadError } from './copy-errors.ts';
+import { type CopyRange, partEnd, partNumberAt } from './copy-ranges.ts';
+import type { CopySource } from './plan-copy.ts';
+import type { RangeProgress, RangeState } from './range-progress.ts';
+
+/** One iteration of the workflow's Map state: a range, and how far it got. */
+export interface RangeTask {
+  downloadId: string;
+  copy: CopySource;
+  range: CopyRange;
+  /** Where to continue (a part boundary); absent on the first invocation (the range's offset). */
+  next?: number;
+  /** CRC64NVME (base64) of the range's bytes before `next`. */
+  crc?: string | null;
+}
+
+/** What a worker returns: the task again, moved on; the workflow invokes it again until `done`. */
+export interface RangeTaskResult extends RangeTask {
+  next: number;
+  crc: string | null;
+  done: boolean;
+}
+
+/**
+ * Reads exactly `length` bytes at a time from a byte stream, whatever its chunking: the pieces of
+ * one upstream response, cut at part boundaries.
+ */
+class ChunkReader {
+  readonly #chunks: AsyncIterator<Buffer>;
+  #leftover: Buffer | undefined;
+
+  constructor(body: Readable) {
+    this.#chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** Up to `max` bytes, or `undefined` at the end of the stream. */
+  async read(max: number): Promise<Buffer | undefined> {
+    let chunk = this.#leftover;
+    this.#leftover = undefined;
+    if (!chunk) {
+      const next = await this.#chunks.next();
+      if (next.done) return undefined;
+      chunk = next.value;
+    }
+    if (chunk.length > max) {
+      this.#leftover = chunk.subarray(max);
+      return chunk.subarray(0, max);
+    }
+    return chunk;
+  }
+}
+
+/**
+ * A part's body: the next `length` bytes of `reader`, each chunk shown to `onChunk` first. Fails
+ * with an upstream error if upstream ends early; any error of upstream's is kept in `failure`, so
+ * the caller can tell it from S3's.
+ */
+function partBody(
+  reader: ChunkReader,
+  length: number,
+  onChunk: (chunk: Buffer) => void,
+  failure: { error?: unknown },
+): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    let remaining = length;
+    try {
+      while (remaining > 0) {
+        const chunk = await reader.read(remaining);
+        if (!chunk) {
+          throw new UpstreamUnavailableError(
+            'UpstreamUnreachable',
+            'Upstream ended the range before its end',
+          );
+        }
+        remaining -= chunk.length;
+        onChunk(chunk);
+        yield chunk;
+      }
+    } catch (error) {
+      failure.error ??= error;
+      throw error;
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false });
+}
+
+/**
+ * Checks that a ranged answer is the asked-for range of the pinned version of the file: a 206
+ * with the right `Content-Range`, and the pinned `ETag` (or `Last-Modified`) when upstream sends
+ * one. A server that ignores `If-Match` but changed the file still fails here.
+ */
+export function checkRangeAnswer(
+  response: UpstreamResponse,
+  copy: CopySource,
+  from: number,
+  to: number,
+): void {
+  const { headers } = response;
+  const changed = (what: string) =>
+    new UpstreamChangedError(`Upstream changed the file while it was being copied (${what})`);
+  if (copy.etag && headers.etag && headers.etag.trim() !== copy.etag) throw changed('another ETag');
+  if (
+    !copy.etag &&
+    copy.lastModified &&
+    headers['last-modified'] &&
+    headers['last-modified'] !== copy.lastModified
+  )
+    throw changed('another Last-Modified');
+  if (response.statusCode !== 206) {
+    throw new UpstreamRejectedError('RangeIgnored', 'Upstream answered a byte range with the whole file');
+  }
+  const expected = `bytes ${from}-${to - 1}/${copy.size}`;
+  const contentRange = headers['content-range']?.trim();
+  if (contentRange !== expected) {
+    if (contentRange?.endsWith(`/${copy.size}`) === false) throw changed('another size');
+    throw new UpstreamRejectedError(
+      'RangeMismatch',
+      `Upstream answered ${contentRange ?? 'no range'}, not ${expected}`,
+    );
+  }
+}
+
+/**
+ * One worker invocation of a parallel copy: continues the range where it stands (in the task,
+ * or further on in the record when an earlier attempt got further), with one ranged GET pinned
+ * to the planned version of the file (`If-Match`, else `If-Unmodified-Since`), and streams it
+ * part by part into the multipart upload (`UploadPart` with `ContentLength`: a part is never
+ * held in memory). It keeps the CRC64NVME of the range's bytes, in order.
+ *
+ * It stops starting new parts at `softStopAt` (after at least one part) and returns where it
+ * stopped; the workflow invokes it again. At `signal` (the function's own deadline) it abandons
+ * the part under way and does the same, or fails with `CopyTimeoutError` if not even one part got
+ * through. Upstream errors keep their names (the workflow retries the retryable ones, and
+ * `UpstreamChangedError` fails the download), S3 errors become `S3UploadError`, and a download
+ * settled elsewhere (or an upload already aborted) stops with `CopyCancelledError`.
+ */
+export async function copyRange(
+  task: RangeTask,
+  deps: {
+    config: CopyRangeConfig;
+    s3: S3Client;
+    progress: RangeProgress;
+    logger: Logger;
+    /** The function's deadline (remaining time minus a margin). */
+    signal: AbortSignal;
+    /** Epoch ms after which no new part is started. */
+    softStopAt: number;
+    /** Aborts the invocation's work when the download is settled elsewhere. */
+    cancellation: AbortSignal;
+  },
+): Promise<RangeTaskResult> {
+  const { copy, range } = task;
+  const { logger, progress } = deps;
+  const loaded = await progress.load();
+  if (loaded.settled) throw new CopyCancelledError('The download ended before this range was copied');
+  let next = task.next ?? range.offset;
+  let crc = task.crc ? (crc64NvmeFromBase64(task.crc) ?? null) : null;
+  if (loaded.stored && loaded.stored.next > next) {
+    next = loaded.stored.next;
+    crc = loaded.stored.crc ? (crc64NvmeFromBase64(loaded.stored.crc) ?? null) : null;
+  }
+  let reached = Math.max(next, loaded.stored?.reached ?? 0);
+  const state = (): RangeState => ({ next, crc: crc === null ? null : crc64NvmeToBase64(crc), reached });
+  const result = (): RangeTaskResult => ({
+    downloadId: task.downloadId,
+    copy,
+    range,
+    next,
+    crc: crc === null ? null : crc64NvmeToBase64(crc),
+    done: next >= range.end,
+  });
+  if (next >= range.end) {
+    await progress.flush(state());
+    return result();
+  }
+
+  const stop = AbortSignal.any([deps.signal, deps.cancellation]);
+  const startedAt = next;
+  let partsDone = 0;
+  let response: UpstreamResponse | undefined;
+  const failure: { error?: unknown } = {};
+  try {
+    response = await openUpstream(
+      {
+        key: parseDownloadKey(copy.key),
+        method: 'GET',
+        query: copy.query ? new URLSearchParams(copy.query) : undefined,
+        range: `bytes=${next}-${range.end - 1}`,
+        signal: stop,
+        preconditions: copy.etag
+          ? { 'if-match': copy.etag }
+          : copy.lastModified
+            ? { 'if-unmodified-since': copy.lastModified }
+            : undefined,
+      },
+      deps.config.upstream,
+    );
+    checkRangeAnswer(response, copy, next, range.end);
+    const reader = new ChunkReader(withUpstreamErrors(response.body, stop));
+    while (next < range.end && (partsDone === 0 || Date.now() < deps.softStopAt)) {
+      const partStart = next;
+      const end = partEnd(partStart, copy.partSize, range.end);
+      const partCrc = new Crc64Nvme();
+      let passed = 0;
+      const body = partBody(
+        reader,
+        end - partStart,
+        (chunk) => {
+          partCrc.update(chunk);
+          passed += chunk.length;
+          reached = Math.max(reached, partStart + passed);
+          progress.report(state());
+        },
+        failure,
+      );
+      await deps.s3.send(
+        new UploadPartCommand({
+          Bucket: copy.bucket,
+          Key: copy.objectKey,
+          UploadId: copy.uploadId,
+          PartNumber: partNumberAt(partStart, copy.partSize),
+          Body: body,
+          ContentLength: end - partStart,
+        }),
+        { abortSignal: stop },
+      );
+      crc = crc === null ? partCrc.digest() : combineCrc64Nvme(crc, partCrc.digest(), end - partStart);
+      next = end;
+      partsDone++;
+      progress.report(state());
+    }
+  } catch (error) {
+    if (deps.cancellation.aborted) {
+      throw new CopyCancelledError('The download ended while this range was being copied');
+    }
+    if (deps.signal.reason instanceof DeadlineExceededError) {
+      if (partsDone === 0) {
+        throw new CopyTimeoutError('Not one part of the range was copied before the function timeout');
+      }
+      logger.info('range handed back at the deadline', { index: range.index, next });
+    } else {
+      // A retry resumes from the last stored part rather than from where this invocation began.
+      await progress.flush(state()).catch(() => {});
+      throw toWorkerError(failure.error ?? error);
+    }
+  } finally {
+    if (response) cancelBody(response.body);
+  }
+  await progress.flush(state());
+  logger.info('range copied', {
+    downloadId: task.downloadId,
+    index: range.index,
+    from: startedAt,
+    to: next,
+    end: range.end,
+    parts: partsDone,
+  });
+  return result();
+}
+
+/** Upstream's errors keep their names; `NoSuchUpload` means the download was settled; the rest is S3's. */
+function toWorkerError(error: unknown): Error {
+  if (error instanceof HttpError) return error;
+  if ((error as Error | null)?.name === 'NoSuchUpload') {
+    return new CopyCancelledError('The upload was aborted while this range was being copied');
+  }
+  return new S3UploadError(`Storing a part failed: ${(error as Error).message}`, { cause: error });
+}
