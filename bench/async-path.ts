@@ -1,13 +1,15 @@
 /**
  * The async section: a large download through the async path (router, DynamoDB record, Step
  * Functions copy to S3, WebSocket `ready`) against a plain lib-storage `Upload` of the same bytes
- * to the same local S3, and the stack's memory meanwhile.
+ * to the same local S3, and the stack's memory meanwhile; the parallel ranged copy against the
+ * single-stream copy of the same file, unthrottled and with upstream throttled per connection.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { request } from 'undici';
+import { SETTINGS } from '../shared/settings.ts';
 import { getJson } from '../test/helpers/http.ts';
 import type { RunningStack } from '../test/helpers/local-stack.ts';
 import { openSocket, type RecordingSocket } from '../test/helpers/ws.ts';
@@ -24,6 +26,7 @@ import {
   ratio,
   type Sample,
   seconds,
+  toSample,
 } from './report.ts';
 import type { BenchSettings } from './settings.ts';
 import { downloadSample } from './streaming.ts';
@@ -32,6 +35,13 @@ import { downloadSample } from './streaming.ts';
 export const PART_SIZE_BYTES = 8 * MiB;
 export const QUEUE_SIZE = 4;
 const READY_TIMEOUT_MS = 5 * 60_000;
+/**
+ * The sample upstream's `?ranges=0`: an origin without range support, so the same file is copied
+ * as one stream (`PlanCopy` keeps the single-stream copy), for the comparison with the parallel copy.
+ */
+const SINGLE_STREAM_QUERY = 'ranges=0';
+/** Per-connection throttle of the parallel-vs-single comparison (many origins cap each connection). */
+const THROTTLE_BYTES_PER_SECOND = 25_000_000;
 
 interface ReadyMessage {
   type: 'ready';
@@ -81,17 +91,21 @@ function waitForReady(client: RecordingSocket, timeoutMs: number): Promise<Ready
 }
 
 /** One async download as a browser would do it: 202, connect to the returned `webSocketUrl` (it carries the download token), wait for `ready`. */
-async function runAsyncDownload(stack: RunningStack, stackPid: number, sample: Sample): Promise<AsyncRun> {
+async function runAsyncDownload(
+  stack: RunningStack,
+  stackPid: number,
+  sample: Sample,
+  query = '',
+): Promise<AsyncRun> {
   await sleep(250);
   const watch = watchPeakRss(stackPid);
   const started = performance.now();
   let client: RecordingSocket | undefined;
+  const path = `/download/sample/${sample.name}${query ? `?${query}` : ''}`;
   try {
-    const accepted = await getJson(`${stack.endpoints.restApi}/download/sample/${sample.name}`);
+    const accepted = await getJson(`${stack.endpoints.restApi}${path}`);
     if (accepted.status !== 202 || typeof accepted.json.webSocketUrl !== 'string') {
-      throw new BenchError(
-        `GET /download/sample/${sample.name}: ${accepted.status} ${JSON.stringify(accepted.json)}`,
-      );
+      throw new BenchError(`GET ${path}: ${accepted.status} ${JSON.stringify(accepted.json)}`);
     }
     client = await openSocket(accepted.json.webSocketUrl);
     const ready = await waitForReady(client, READY_TIMEOUT_MS);
@@ -101,7 +115,7 @@ async function runAsyncDownload(stack: RunningStack, stackPid: number, sample: S
       throw new BenchError(`ready.size ${ready.size}, expected ${sample.bytes}`);
     const progressMessages = client.messages.filter((message) => message.type === 'progress').length;
     log(
-      `async ${sample.name}: ready after ${seconds(totalMs)}, ${progressMessages} progress messages, ` +
+      `async ${sample.name}${query ? `?${query}` : ''}: ready after ${seconds(totalMs)}, ${progressMessages} progress messages, ` +
         `memory ${mib(memory.before)} → peak ${mib(memory.peak)}`,
     );
     return { totalMs, memory, progressMessages, ready };
@@ -207,13 +221,18 @@ export async function measureAsyncPath(
   await verifyReadyObject(stack, s3, warmUp, small);
   const smallRuns: AsyncRun[] = [];
   const largeRuns: AsyncRun[] = [];
+  const singleStreamMs: number[] = [];
   const plainMs: number[] = [];
   let plainMemory: PeakRss | undefined;
   const start = await settledRss(stackPid);
   for (let round = 0; round < rounds; round++) {
-    const steps = ['small', 'plain', 'large'] as const;
+    const steps = ['small', 'plain', 'large', 'single'] as const;
     for (const step of round % 2 === 0 ? steps : [...steps].reverse()) {
-      if (step === 'plain') {
+      if (step === 'single') {
+        const run = await runAsyncDownload(stack, stackPid, large, SINGLE_STREAM_QUERY);
+        singleStreamMs.push(run.totalMs);
+        await verifyReadyObject(stack, s3, run, large);
+      } else if (step === 'plain') {
         const plain = await runPlainUpload(stack, stackPid, s3, large);
         plainMs.push(plain.totalMs);
         if (!plainMemory || plain.memory.growth > plainMemory.growth) plainMemory = plain.memory;
@@ -266,9 +285,63 @@ export async function measureAsyncPath(
     {
       measure: `Async memory, ${large.label} ÷ ${small.label}`,
       value: memoryRatio(copies.largeGrowth, copies.smallGrowth),
-      note: `aim: flat (≈ 1×); the copy buffers about ${partsInFlight} whatever the size`,
+      note:
+        `aim: flat (≈ 1×); ${small.label} is copied as one stream, which buffers about ${partsInFlight} ` +
+        `whatever the size; ${large.label} (above \`parallelCopyMinBytes\`) in parallel ranges, each streamed part by part`,
     },
   ];
+  rows.push(
+    ...(await compareParallelCopy(stack, stackPid, s3, settings, {
+      parallelMs: asyncMs,
+      singleStreamMs: median(singleStreamMs),
+      plainMs: median(plainMs),
+    })),
+  );
   const usedHighWaterMark = [...smallCopies, ...largeCopies].every((run) => run.usedHighWaterMark);
   return { rows, usedHighWaterMark };
+}
+
+/**
+ * The parallel ranged copy against the single-stream copy of the same file: unthrottled (the
+ * large sample, timed in the rounds above), and with upstream throttled per connection (one run
+ * each; 2 GB, 500 MB with `BENCH_QUICK=1`), where the parallel copy's connections add up.
+ */
+async function compareParallelCopy(
+  stack: RunningStack,
+  stackPid: number,
+  s3: S3Client,
+  settings: BenchSettings,
+  timed: { parallelMs: number; singleStreamMs: number; plainMs: number },
+): Promise<Row[]> {
+  const { parallelMs, singleStreamMs, plainMs } = timed;
+  const throttled = toSample(settings.quick ? '500MB' : '2GB');
+  const rate = `rate=${THROTTLE_BYTES_PER_SECOND}`;
+  const parallel = await runAsyncDownload(stack, stackPid, throttled, rate);
+  await verifyReadyObject(stack, s3, parallel, throttled);
+  const single = await runAsyncDownload(stack, stackPid, throttled, `${rate}&${SINGLE_STREAM_QUERY}`);
+  await verifyReadyObject(stack, s3, single, throttled);
+  const ranges = SETTINGS.parallelCopyConcurrency.default;
+  const { asyncLarge: large, asyncRounds: rounds } = settings;
+  // All local copies go through one process (functions and S3 emulator): a plain `Upload` at its
+  // speed is as fast as any copy can store the throttled file here.
+  const floorMs = (plainMs / large.bytes) * throttled.bytes;
+  return [
+    {
+      measure: `Async ${throttled.label} at ${THROTTLE_BYTES_PER_SECOND / 1e6} MB/s per connection: parallel vs single-stream copy`,
+      value: ratio(single.totalMs / parallel.totalMs),
+      note:
+        `request → \`ready\`, one run each: ${seconds(parallel.totalMs)} in ${ranges} ranges at once ` +
+        `(\`parallelCopyConcurrency\` default) vs ${seconds(single.totalMs)} over one connection ` +
+        `(upstream \`?${SINGLE_STREAM_QUERY}\`: no range support); both ready URLs serve the right sha256; aim ≥ 3×. ` +
+        `Ceiling here: a plain \`Upload\` stores ${throttled.label} in ${seconds(floorMs)} (its ${large.label} time, scaled), ` +
+        `so no copy can beat ${ratio(single.totalMs / floorMs)} on this machine`,
+    },
+    {
+      measure: `Async ${large.label} unthrottled: parallel vs single-stream copy`,
+      value: ratio(singleStreamMs / parallelMs),
+      note:
+        `request → \`ready\`, median of ${rounds}: ${seconds(parallelMs)} (the timing above) vs ` +
+        `${seconds(singleStreamMs)} over one connection; aim ≥ 1× (not slower)`,
+    },
+  ];
 }

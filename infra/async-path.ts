@@ -161,7 +161,6 @@ export class AsyncPath extends Construct {
         });
       }
     }
-    const webSocketUrl = this.webSocketStage.url;
     const managementUrl = this.webSocketStage.callbackUrl;
     const tableName = this.table.tableName;
     const bucketName = this.bucket.bucketName;

@@ -93,12 +93,25 @@ const stack = await starting;
 // A stop requested while the stack started is under way already: no banner then.
 if (!stopRequested()) printReady(stack);
 
-/** `GET|HEAD /stream/{key+}  → stream`, one line per route the template declares. */
+/** `GET|HEAD /stream/{key+}  → stream`: the REST methods the template declares, by resource. */
 function restRouteLines(layout: LocalStack['layout']): string {
-  const routes = layout.restRoutes.map((route) => ({
-    left: `${route.methods.join('|')} ${route.resource}`,
-    functionName: route.functionName,
-  }));
+  const byResource = new Map<string, { methods: string[]; resource: string; functionName: string }>();
+  for (const route of layout.restRoutes) {
+    const key = `${route.resource} ${route.functionName}`;
+    const entry = byResource.get(key) ?? {
+      methods: [],
+      resource: route.resource,
+      functionName: route.functionName,
+    };
+    entry.methods.push(...route.methods);
+    byResource.set(key, entry);
+  }
+  const routes = [...byResource.values()]
+    .sort((a, b) => (a.resource < b.resource ? -1 : 1))
+    .map((route) => ({
+      left: `${route.methods.join('|')} ${route.resource}`,
+      functionName: route.functionName,
+    }));
   const width = Math.max(0, ...routes.map((route) => route.left.length));
   return routes.map((route) => `    ${route.left.padEnd(width)}  → ${route.functionName}`).join('\n');
 }

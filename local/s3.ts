@@ -95,8 +95,9 @@ export async function startS3(options: S3Options): Promise<LocalS3> {
 /**
  * Runs before s3rver's own middleware:
  * - Refuses unsigned requests (403 AccessDenied) unless `allowAnonymous`, like a private bucket.
- * - Checks SigV4 signatures itself and marks valid requests authenticated, which s3rver honours
- *   (it still checks expiry and everything else, and refuses what is not valid). s3rver 4.0.4's
+ * - Checks SigV4 signatures itself (header and presigned, with expiry) with the SDK's signer
+ *   (`@smithy/signature-v4`): it refuses what does not verify (403) and marks the rest
+ *   authenticated, which s3rver honours. s3rver 4.0.4's
  *   own canonical request is wrong in two ways that make it refuse correctly signed requests:
  *   it drops the trailing slash of bucket-level paths (`GET /bucket/?list-type=2`: every
  *   ListObjectsV2, ListObjects, HeadBucket of the current SDK), and it encodes query values with
@@ -154,12 +155,11 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
       if (!upload || upload.key !== key) return sendNoSuchUpload(ctx);
     }
 
-    // s3rver's own check (which still runs, with expiry) trusts a request marked authenticated.
+    // This check decides: s3rver's own (which still runs) trusts a request marked authenticated.
     const verified = await verifySigV4(ctx.req, query);
-    if (verified.ok) {
-      const account = AWSAccount.registry.get(verified.accessKeyId);
-      if (account) ctx.state.account = account;
-    }
+    if (!verified.ok) return sendS3Error(ctx, 403, verified.code, verified.message);
+    const account = AWSAccount.registry.get(verified.accessKeyId);
+    if (account) ctx.state.account = account;
     return next();
   };
 }
@@ -421,7 +421,7 @@ async function verifySigV4(
         unhoistableHeaders: new Set([CONTENT_SHA256]),
       },
     );
-    expected = String(resigned.query['X-Amz-Signature'] ?? '');
+    expected = String(resigned.query?.['X-Amz-Signature'] ?? '');
   } else {
     const resigned = await s3Signer.sign(request, {
       signingDate,

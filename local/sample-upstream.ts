@@ -249,6 +249,8 @@ interface Behaviour {
    * `ETag` and `Last-Modified` change, so `If-Match`/`If-Unmodified-Since` with the old ones get 412.
    */
   changeAfter: number | undefined;
+  /** An origin without range support: no `Accept-Ranges`, and `Range` is ignored (200, whole file). */
+  noRanges: boolean;
 }
 
 class InvalidParameterError extends Error {
@@ -284,6 +286,7 @@ function readBehaviour(query: URLSearchParams): Behaviour {
     delayMs,
     malformed: query.get('malformed') === '1',
     changeAfter: size('changeAfter', 0),
+    noRanges: query.get('ranges') === '0',
   };
 }
 
@@ -611,7 +614,8 @@ async function serveSample(ex: Exchange, sizeToken: string): Promise<BodyOutcome
   }
   const ifRange = ex.req.headers['if-range'];
   // A stale `If-Range` means the client's partial copy is of another file: send it all.
-  const honourRange = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+  const honourRange =
+    !behaviour.noRanges && (ifRange === undefined || ifRange === etag || ifRange === lastModified);
   const range = honourRange ? parseByteRange(ex.req.headers.range, size) : undefined;
   if (range === 'unsatisfiable') {
     sendJson(
@@ -630,7 +634,7 @@ async function serveSample(ex: Exchange, sizeToken: string): Promise<BodyOutcome
     end - start,
     behaviour,
   );
-  headers['Accept-Ranges'] = 'bytes';
+  if (!behaviour.noRanges) headers['Accept-Ranges'] = 'bytes';
   headers['Last-Modified'] = lastModified;
   if (range) headers['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
   Object.assign(headers, digestHeaders(digestMode, size, range !== undefined));
@@ -732,6 +736,8 @@ const ENDPOINTS = {
     failAfter: 'send that many body bytes, then destroy the socket',
     reset: '1: with failAfter, break the connection with a TCP reset (ECONNRESET)',
     failTimes: 'with failAfter: break only the first N responses to the same URL, serve later ones whole',
+    ranges:
+      '0: an origin without range support (no Accept-Ranges; Range is ignored, 200 with the whole file)',
     changeAfter:
       'the file changes (new ETag and Last-Modified) once that many body bytes of this URL were served; If-Match/If-Unmodified-Since with the old ones get 412',
     gzip: `1 (report.csv only, up to ${MAX_GZIP_REPORT_ROWS} rows): gzipped body with Content-Encoding: gzip, whatever Accept-Encoding says`,

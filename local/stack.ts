@@ -1,5 +1,5 @@
 import './polyfills.ts';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -21,7 +21,7 @@ import {
   localRegion,
   startLambdaService,
 } from './lambda-service.ts';
-import { ensurePageBuilt, pageRoute } from './page.ts';
+import { ensurePageBuilt } from './page.ts';
 import { type RicFunction, startRicFunction } from './ric-runtime.ts';
 import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
 import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
@@ -247,6 +247,22 @@ function localNames(logicalIds: readonly string[], name: string): Map<string, st
   return new Map(
     logicalIds.map((id) => [id, logicalIds.length === 1 ? name : `${name}-${id.toLowerCase()}`.slice(0, 63)]),
   );
+}
+
+/**
+ * Checks a REST request as its method's `AuthorizationType` says: `AWS_IAM` with `check` (SigV4),
+ * `NONE` not at all. A path no method serves passes: the gateway answers it 403 either way.
+ */
+export function methodAuthorizer(
+  routes: readonly RestRoute[],
+  authorizationOf: ReadonlyMap<RestRoute, string>,
+  check: RequestAuthorizer,
+): RequestAuthorizer {
+  return async (req, body) => {
+    const matched = matchRoute(routes, req.method ?? 'GET', toRawTarget(req.url).pathname);
+    const type = matched ? (authorizationOf.get(matched.route) ?? 'NONE') : 'NONE';
+    return type === 'AWS_IAM' ? check(req, body) : undefined;
+  };
 }
 
 async function loadHandler(folder: string): Promise<AnyHandler> {
@@ -502,11 +518,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
     installAwsLambdaGlobal();
 
-    // The browser page's function, served at `/` until the template declares it.
-    const servesPage = !functions.has('page') && existsSync(join(REPO_ROOT, 'functions/page/handler.ts'));
-    if (functions.has('page') || servesPage) ensurePageBuilt(log);
+    // The browser page's module imports its build: build it first when stale.
+    if (functions.has('page')) ensurePageBuilt(log);
     for (const fn of model.functions) handlers.set(fn.folder, await loadHandler(fn.folder));
-    if (servesPage) handlers.set('page', await loadHandler('page'));
     const handler = (name: string) => handlers.get(name) as AnyHandler;
 
     // The functions whose responses stream run, with `ric`, under the real Lambda runtime client:
@@ -554,7 +568,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         authorizationOf.set(route, method.authorizationType);
         return route;
       });
-    if (servesPage) routes.push(pageRoute(handler('page'), 29_000));
     const sigV4 = (service: 'execute-api' | 'lambda') =>
       createSigV4Authorizer({ service, region, credentials: LOCAL_CREDENTIALS });
     const requires = (authorizationType: string, where: string): boolean => {
@@ -567,13 +580,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let restAuthorizer: RequestAuthorizer | undefined;
     if (options.auth === 'iam') {
       for (const [route, type] of authorizationOf) requires(type, `REST ${route.methods} ${route.resource}`);
-      const check = sigV4('execute-api');
-      restAuthorizer = async (req, body) => {
-        const matched = matchRoute(routes, req.method ?? 'GET', toRawTarget(req.url).pathname);
-        // A path no method serves gets the gateway's 403 either way.
-        const type = matched ? (authorizationOf.get(matched.route) ?? 'NONE') : 'NONE';
-        return type === 'AWS_IAM' ? check(req, body) : undefined;
-      };
+      restAuthorizer = methodAuthorizer(routes, authorizationOf, sigV4('execute-api'));
     }
     const restApi = await startHttpGateway({
       mode: { kind: 'rest', routes },

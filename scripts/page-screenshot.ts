@@ -10,7 +10,8 @@ import { startStack } from '../test/helpers/local-stack.ts';
 
 const OUTPUT = fileURLToPath(new URL('../docs/page.png', import.meta.url));
 
-const stack = await startStack();
+// On the default port when it is free, so the page shows the URL `npm start` serves it at.
+const stack = await startStack({ PORT: '3000' }).catch(() => startStack());
 const browser = await launchChromium();
 try {
   const context = await browser.newContext({
@@ -45,11 +46,12 @@ try {
   await page.getByRole('button', { name: 'sample/1GB' }).click();
   const copying = page.locator('li.download[aria-label="sample/1GB"] progress');
   await waitFor(async () => {
-    const fraction = Number(await copying.evaluate('(bar) => bar.value / bar.max').catch(() => 0));
+    const fraction = Number(await copying.getAttribute('value')) / Number(await copying.getAttribute('max'));
     return fraction >= 0.4 && fraction < 0.7;
   }, 'the 1 GB copy to pass 40%');
   await page.getByLabel('File key').fill('');
   await page.evaluate('document.activeElement?.blur()');
+  await page.mouse.move(0, 0);
   // Let the bar's transition settle.
   await page.waitForTimeout(500);
   await mkdir(new URL('../docs/', import.meta.url), { recursive: true });

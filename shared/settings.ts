@@ -294,7 +294,7 @@ export const SETTINGS = {
     defaultLabel: '0 (none)',
     min: 0,
     max: 10_000,
-    description: 'the same for the router (`download`) function',
+    description: 'the same for the router function',
     readBy: [],
   },
   alarmTopicArn: {

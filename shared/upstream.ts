@@ -121,7 +121,8 @@ function statusError(statusCode: number, headers: Record<string, string>): Error
   }
   if (statusCode === 416) return new RangeNotSatisfiableError(headers['content-range']);
   // Only requests with preconditions (`UpstreamRequest.preconditions`) can get a 412.
-  if (statusCode === 412) return new UpstreamChangedError('Upstream changed the file while it was being copied');
+  if (statusCode === 412)
+    return new UpstreamChangedError('Upstream changed the file while it was being copied');
   if (statusCode === 429 || statusCode >= 500) {
     return new UpstreamUnavailableError('UpstreamFailed', `Upstream answered ${statusCode}`);
   }

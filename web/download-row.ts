@@ -172,7 +172,8 @@ export class DownloadRow {
     this.#problem.replaceChildren(...nodes);
     this.#problem.hidden = false;
     // Refused before any path was taken (a bad key, upstream 404): say so in the badge too.
-    if (this.#badge.dataset.path === 'pending') this.#setPath('refused', '');
-    this.#setState('failed', 'Failed.');
+    const refused = this.#badge.dataset.path === 'pending';
+    if (refused) this.#setPath('refused', '');
+    this.#setState('failed', refused ? 'The API refused it:' : 'The download failed:');
   }
 }

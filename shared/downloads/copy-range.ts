@@ -11,6 +11,7 @@ import { DeadlineExceededError } from '../deadline.ts';
 import { parseDownloadKey } from '../download-key.ts';
 import {
   HttpError,
+  RangeNotSatisfiableError,
   UpstreamChangedError,
   UpstreamRejectedError,
   UpstreamUnavailableError,
@@ -277,8 +278,14 @@ export async function copyRange(
   return result();
 }
 
-/** Upstream's errors keep their names; `NoSuchUpload` means the download was settled; the rest is S3's. */
+/**
+ * Upstream's errors keep their names (a range the planned size no longer holds, 416, means the file
+ * changed); `NoSuchUpload` means the download was settled; the rest is S3's.
+ */
 function toWorkerError(error: unknown): Error {
+  if (error instanceof RangeNotSatisfiableError) {
+    return new UpstreamChangedError('Upstream changed the file while it was being copied (it is shorter)');
+  }
   if (error instanceof HttpError) return error;
   if ((error as Error | null)?.name === 'NoSuchUpload') {
     return new CopyCancelledError('The upload was aborted while this range was being copied');

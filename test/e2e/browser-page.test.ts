@@ -55,6 +55,16 @@ const RECORD_PROGRESS = `
   }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['value', 'max'] });
 `;
 
+/** Runs in the page: records how each row follows its copy (`data-channel`: live, reconnecting, polling). */
+const RECORD_CHANNELS = `
+  window.channels = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      window.channels.push({ row: record.target.getAttribute('aria-label'), channel: record.target.dataset.channel });
+    }
+  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['data-channel'] });
+`;
+
 let stack: RunningStack;
 let browser: Browser;
 let context: BrowserContext;
@@ -65,8 +75,15 @@ const consoleErrors: string[] = [];
 beforeAll(async () => {
   if (skip) return;
   downloadDirectory = await mkdtemp(join(tmpdir(), 'browser-page-'));
-  // A 20 MB threshold: 5 MB streams, 30 MB goes async.
-  [stack, browser] = await Promise.all([startStack({ STREAM_MAX_BYTES: String(20 * MB) }), launchChromium()]);
+  // A 20 MB threshold: 5 MB streams, 30 MB goes async. Both start at once; a failure is reported
+  // once the other one is kept, so that afterAll stops it.
+  const [started, launched] = await Promise.allSettled([
+    startStack({ STREAM_MAX_BYTES: String(20 * MB) }),
+    launchChromium(),
+  ]);
+  if (started.status === 'fulfilled') stack = started.value;
+  if (launched.status === 'fulfilled') browser = launched.value;
+  for (const outcome of [started, launched]) if (outcome.status === 'rejected') throw outcome.reason;
   context = await browser.newContext({ acceptDownloads: true });
   page = await context.newPage();
   page.on('console', (message) => {
@@ -102,6 +119,8 @@ describe.skipIf(skip)(suiteName, () => {
     // Every control has a name.
     for (const name of ['File key', 'Path']) expect(await page.getByLabel(name).count()).toBe(1);
     expect(consoleErrors.filter((text) => /Content Security Policy/i.test(text))).toEqual([]);
+    // The root resource is `/` alone: other paths still have no route.
+    expect((await fetch(`${stack.endpoints.restApi}/index.html`)).status).toBe(403);
   });
 
   it('streams a small file into the browser’s downloads, driven from the keyboard', async () => {
@@ -182,5 +201,52 @@ describe.skipIf(skip)(suiteName, () => {
     expect(await alert.locator('.problem-title').textContent()).toBe(problem.title);
     expect(await alert.locator('.problem-detail').textContent()).toBe(problem.detail);
     expect(await refused.locator('.badge').textContent()).toBe('Refused');
+  });
+
+  it('reconnects when the WebSocket drops and polls the status URL once the service closes it', async () => {
+    const key = 'sample/24MB?rate=4000000';
+    // Between the page and the WebSocket API: the first connection is dropped after its first
+    // progress message; on the second, the service's `closed` message is added after one.
+    let connections = 0;
+    await page.routeWebSocket(
+      (url) => url.searchParams.has('downloadId'),
+      (socket) => {
+        const attempt = ++connections;
+        let intervened = false;
+        const server = socket.connectToServer();
+        socket.onMessage((message) => server.send(message));
+        server.onMessage((message) => {
+          socket.send(message);
+          if (intervened || !String(message).includes('"type":"progress"')) return;
+          intervened = true;
+          if (attempt === 1) void socket.close({ code: 4000, reason: 'dropped by the test' });
+          else {
+            socket.send(
+              JSON.stringify({
+                type: 'closed',
+                downloadId: JSON.parse(String(message)).downloadId,
+                reason: { code: 'TooManyConnections', message: 'a newer connection replaced this one' },
+              }),
+            );
+          }
+        });
+      },
+    );
+    await page.evaluate(RECORD_CHANNELS);
+    await page.getByLabel('File key').fill(key);
+    const saving = page.waitForEvent('download', { timeout: 40_000 });
+
+    await page.getByLabel('File key').press('Enter');
+
+    const download = await saving;
+    const file = join(downloadDirectory, 'polled.bin');
+    await download.saveAs(file);
+    expect(await sha256OfFile(file)).toBe(expectedSampleSha256(24 * MB));
+    await expect.poll(() => row(key).getAttribute('data-state')).toBe('ready');
+    expect(connections).toBe(2);
+    const channels = ((await page.evaluate('window.channels')) as { row: string; channel: string }[])
+      .filter((entry) => entry.row === key)
+      .map((entry) => entry.channel);
+    expect(channels).toEqual(['connecting', 'live', 'reconnecting', 'live', 'polling']);
   });
 });

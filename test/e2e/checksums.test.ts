@@ -64,6 +64,13 @@ describe('the sample upstream ?digest=', () => {
     // The bytes are the sample's whatever the digest says.
     for (const answer of [good, crc, bad]) expect(answer.sha256).toBe(sampleSha256(3 * MB));
   });
+
+  it('refuses a digest mode it does not know with 400', async () => {
+    const answer = await getJson(`${stack.endpoints.upstream}sample/3MB?digest=sha-1`);
+
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.json)).toContain('digest must be one of');
+  });
 });
 
 describe('checksums of async downloads', () => {

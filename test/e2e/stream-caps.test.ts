@@ -79,14 +79,16 @@ describe('LOCAL_STREAM_CAPS=aws', () => {
       bytesPerSecond * 1.1,
     );
     expect(result.totalMs).toBeGreaterThanOrEqual(1_300);
-    expect(result.markMs).toBeLessThan((uncappedBytes / bytesPerSecond / 2) * 1000);
+    // Capped from the start, the first 10 MB would take 5 s; a busy machine still moves them in well under that.
+    expect(result.markMs).toBeLessThan((uncappedBytes / bytesPerSecond) * 0.7 * 1000);
   });
 
   it('leaves the stack uncapped without it: the same 16 MB in well under the capped time', async () => {
     const result = await timedGet(`${uncapped.endpoints.functionUrl}/sample/16MB`, 16 * MB);
 
     expect(result.sha256).toBe(sampleSha256(16 * MB));
-    expect(result.totalMs).toBeLessThan(2_500);
+    // Capped, it takes at least 5 s; uncapped, a fraction of a second (seconds on a busy machine).
+    expect(result.totalMs).toBeLessThan(3_000);
   });
 });
 

@@ -95,6 +95,11 @@ const ALLOWED: Readonly<Record<string, readonly CapabilityName[]>> = {
   notify: ['logsAndMetrics', 'dynamoDb', 's3', 'presign', 'webSocketPost'],
   'mark-failed': ['logsAndMetrics', 'dynamoDb', 's3', 'webSocketPost'],
   'workflow-ended': ['logsAndMetrics', 'dynamoDb', 's3', 'webSocketPost'],
+  // The browser page's document (dist/page), built from web/: no npm package.
+  page: [],
+  'plan-copy': ['logsAndMetrics', 'upstream', 'dynamoDb', 's3'],
+  'copy-range': ['logsAndMetrics', 'upstream', 'dynamoDb', 's3', 'webSocketPost'],
+  'complete-copy': ['logsAndMetrics', 'dynamoDb', 's3'],
 };
 
 const THIS_FILE = 'test/infra/bundle-contents.test.ts';

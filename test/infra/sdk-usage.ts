@@ -68,10 +68,18 @@ export class SdkUsageAnalyzer {
     for (const file of this.program.getSourceFiles()) if (isProjectFile(file)) file.forEachChild(index);
   }
 
-  /** The SDK operations reachable from `entry`'s module code, as `module#name`, sorted. */
-  operationsOf(entry: string): string[] {
-    const entryFile = this.program.getSourceFile(entry);
-    if (!entryFile) throw new Error(`${entry} is not part of the program`);
+  /**
+   * The SDK operations reachable from the module code of `entries` (one walk for all of them), as
+   * `module#name`, sorted.
+   */
+  operationsOf(...entries: string[]): string[] {
+    const entryFiles = new Set(
+      entries.map((entry) => {
+        const entryFile = this.program.getSourceFile(entry);
+        if (!entryFile) throw new Error(`${entry} is not part of the program`);
+        return entryFile;
+      }),
+    );
     const found = new Set<string>();
     const visited = new Set<ts.Node>();
     const visitedFiles = new Set<ts.SourceFile>();
@@ -88,7 +96,7 @@ export class SdkUsageAnalyzer {
       visitedFiles.add(file);
       // A module's top-level code runs when it is imported; the bodies of its functions do not.
       for (const statement of file.statements) {
-        if (file === entryFile || ts.isExpressionStatement(statement)) enqueue(statement);
+        if (entryFiles.has(file) || ts.isExpressionStatement(statement)) enqueue(statement);
         else if (ts.isVariableStatement(statement)) {
           for (const declaration of statement.declarationList.declarations) {
             const init = declaration.initializer;
@@ -114,7 +122,7 @@ export class SdkUsageAnalyzer {
       }
     };
 
-    reachFile(entryFile);
+    for (const entryFile of entryFiles) reachFile(entryFile);
     while (queue.length > 0) {
       const node = queue.shift() as ts.Node;
       const walk = (child: ts.Node): void => {

@@ -60,6 +60,23 @@ describe('CRC-64/NVME', () => {
     }
   });
 
+  it('gives the same values reading single bytes as reading 32-bit words', () => {
+    const bytes = randomBytes(5000);
+    for (const [start, end] of [
+      [0, 5000],
+      [1, 4999],
+      [3, 10],
+      [2, 2],
+    ] as const) {
+      const words = new Crc64Nvme({ wordReads: true });
+      const singleBytes = new Crc64Nvme({ wordReads: false });
+      words.update(bytes.subarray(start, end));
+      singleBytes.update(bytes.subarray(start, end));
+      expect(singleBytes.digest()).toBe(words.digest());
+      expect(singleBytes.digest()).toBe(bitwiseCrc64Nvme(bytes.subarray(start, end)));
+    }
+  });
+
   it('reads a chunk that is a view at an odd offset of a larger buffer', () => {
     const backing = randomBytes(1027);
     const view = new Uint8Array(backing.buffer, backing.byteOffset + 3, 1021);

@@ -187,6 +187,26 @@ describe('startS3', () => {
       expect(await response.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
     });
 
+    it.each([
+      ['a query parameter', (url: URL) => url.searchParams.set('response-content-disposition', 'inline')],
+      ['the expiry', (url: URL) => url.searchParams.set('X-Amz-Expires', '3600')],
+      [
+        'the key',
+        (url: URL) => {
+          url.pathname = url.pathname.replace('report', 'other');
+        },
+      ],
+      ['the date', (url: URL) => url.searchParams.set('X-Amz-Date', '20990101T000000Z')],
+    ])('refuses the URL with %s changed', async (_what, tamper) => {
+      const url = new URL(await presign(60));
+      tamper(url);
+
+      const response = await fetch(url);
+
+      expect(response.status).toBe(403);
+      expect(await response.text()).toMatch(/<Code>(SignatureDoesNotMatch|AccessDenied)<\/Code>/);
+    });
+
     it('refuses an expired URL', async () => {
       const url = await presign(1);
       await new Promise((resolve) => setTimeout(resolve, 2_000));

@@ -522,6 +522,21 @@ describe('copyRange', () => {
     expect(failure).toMatchObject({ name: 'UpstreamChangedError', code: 'UpstreamChanged' });
   });
 
+  it('fails with UpstreamChanged when the file got shorter than planned (416, or another total size)', async () => {
+    const shorter = await run(fakeS3().s3, fakeProgress().progress, {
+      key: 'sample/4MB',
+      etag: '"sample-4000000"',
+    }).catch((error: unknown) => error);
+    const gone = await run(fakeS3().s3, fakeProgress().progress, {
+      key: 'sample/4MB',
+      etag: '"sample-4000000"',
+      offset: 5 * MIB,
+    }).catch((error: unknown) => error);
+
+    expect(shorter).toMatchObject({ name: 'UpstreamChangedError' });
+    expect(gone).toMatchObject({ name: 'UpstreamChangedError' });
+  });
+
   it('names an upstream that breaks mid-range after upstream (retryable), and records where the range stands', async () => {
     const { progress, flushed } = fakeProgress();
 

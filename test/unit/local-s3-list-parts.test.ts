@@ -1,0 +1,94 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListPartsCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalS3, startS3 } from '../../local/s3.ts';
+import { localS3Client } from '../helpers/aws.ts';
+
+const BUCKET = 'downloads';
+const MIB = 1024 * 1024;
+
+/** ListParts, which s3rver lacks and the parallel copy's completing step calls (`local/s3.ts`). */
+describe('the local S3 ListParts', () => {
+  let directory: string;
+  let s3Server: LocalS3;
+  let s3: S3Client;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'list-parts-'));
+    s3Server = await startS3({ port: 0, directory, buckets: [BUCKET] });
+    s3 = localS3Client(s3Server.endpoint);
+  });
+  afterAll(async () => {
+    s3?.destroy();
+    await s3Server?.close();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('lists the uploaded parts in order, in pages, with the ETags UploadPart answered and their sizes', async () => {
+    const Key = 'downloads/x/file.bin';
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
+    const sizes = { 2: 5 * MIB, 1: 5 * MIB, 3: 1000 };
+    const etags: Record<number, string | undefined> = {};
+    for (const [number, size] of Object.entries(sizes)) {
+      const answer = await s3.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key,
+          UploadId,
+          PartNumber: Number(number),
+          Body: Buffer.alloc(size, Number(number)),
+        }),
+      );
+      etags[Number(number)] = answer.ETag;
+    }
+
+    const first = await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId, MaxParts: 2 }));
+    const rest = await s3.send(
+      new ListPartsCommand({ Bucket: BUCKET, Key, UploadId, PartNumberMarker: first.NextPartNumberMarker }),
+    );
+
+    expect(first.IsTruncated).toBe(true);
+    expect(rest.IsTruncated).toBe(false);
+    const listed = [...(first.Parts ?? []), ...(rest.Parts ?? [])].map(({ PartNumber, ETag, Size }) => ({
+      PartNumber,
+      ETag,
+      Size,
+    }));
+    expect(listed).toEqual([
+      { PartNumber: 1, ETag: etags[1], Size: 5 * MIB },
+      { PartNumber: 2, ETag: etags[2], Size: 5 * MIB },
+      { PartNumber: 3, ETag: etags[3], Size: 1000 },
+    ]);
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: BUCKET,
+        Key,
+        UploadId,
+        MultipartUpload: { Parts: listed.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+      }),
+    );
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+    expect(object.ContentLength).toBe(10 * MIB + 1000);
+  });
+
+  it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {
+    const Key = 'downloads/y/file.bin';
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId }));
+
+    const failure = await s3
+      .send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId }))
+      .catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ name: 'NoSuchUpload' });
+  });
+});
