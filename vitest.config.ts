@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export const testConfig = defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     environment: 'node',
     // End-to-end files each start their own local stack on free ports; two cores run them two at a time.
     fileParallelism: true,

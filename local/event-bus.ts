@@ -12,11 +12,6 @@ export interface LocalEventPattern {
   readonly [field: string]: readonly unknown[] | LocalEventPattern;
 }
 
-/** A CDK `EventPattern`: JSON field names, except `detailType`, which the CDK renders `detail-type`. */
-export interface CdkStyleEventPattern {
-  readonly detailType?: readonly string[];
-}
-
 /** One rule of the bus: events matching `pattern` go to `target`. */
 export interface LocalEventRule {
   name: string;
@@ -30,15 +25,6 @@ export interface LocalEventBus {
   put(event: LocalEvent): void;
   /** Resolves once every delivery handed to a target so far has been handed over. */
   idle(): Promise<void>;
-}
-
-/** The JSON pattern of a CDK `EventPattern` (its `detailType` is `detail-type` on the wire). */
-export function fromCdkEventPattern(pattern: CdkStyleEventPattern): LocalEventPattern {
-  const { detailType, ...rest } = pattern;
-  return {
-    ...(rest as LocalEventPattern),
-    ...(detailType ? { 'detail-type': detailType } : {}),
-  };
 }
 
 /** True when `event` has every field `pattern` names, each with one of the values it lists. */

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AnyHandler, RestRoute } from './http-gateway.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCES = join(ROOT, 'web');
@@ -32,9 +31,4 @@ export function ensurePageBuilt(log: (message: string) => void = () => {}): void
   if (newestChange([BUILT]) >= newestChange(sources)) return;
   log('building the browser page (scripts/build-page.mjs)');
   execFileSync(process.execPath, [BUILD_SCRIPT], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-}
-
-/** `GET|HEAD /` on the local REST API: the `page` function, as on the deployed API. */
-export function pageRoute(handler: AnyHandler, timeoutMs: number): RestRoute {
-  return { methods: ['GET', 'HEAD'], resource: '/', functionName: 'page', handler, timeoutMs };
 }

@@ -101,7 +101,11 @@ function partBody(
       throw error;
     }
   }
-  return Readable.from(bytes(), { objectMode: false });
+  const body = Readable.from(bytes(), { objectMode: false });
+  // The error is kept in `failure`; an aborted UploadPart no longer listens to its body, and an
+  // 'error' event with no listener would end the process.
+  body.on('error', () => {});
+  return body;
 }
 
 /**

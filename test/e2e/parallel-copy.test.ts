@@ -1,3 +1,4 @@
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleBytes, sampleSha256 } from '../../local/sample-upstream.ts';
 import { crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
@@ -103,6 +104,30 @@ describe('the parallel ranged copy', () => {
     expect(status.json).toMatchObject({ status: 'FAILED', error: { code: 'UpstreamChanged' } });
     expect(upstreamAnswers('/sample/60MB?rate=5000000&changeAfter=30000000').join('\n')).toMatch(/→ 412/);
     await expectNothingLeft(accepted.downloadId);
+  });
+
+  it('stores nothing once its execution is stopped: the workers under way stop too', async () => {
+    const sfn = new SFNClient({
+      endpoint: stack.endpoints.stepFunctions,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    // 4 ranges at 4 MB/s each: about 4 s of copying if left alone.
+    const accepted = await startAsync('/download/sample/60MB?rate=4000000');
+    const client = await openSocket(accepted.webSocketUrl);
+    await client.next('progress', 30_000);
+    const started = Date.now();
+
+    await sfn.send(new StopExecutionCommand({ executionArn: accepted.executionArn }));
+    const failed = await client.next('failed', 30_000);
+    await client.close();
+    sfn.destroy();
+
+    expect(failed).toMatchObject({ error: { code: 'DownloadStopped' } });
+    // Past the time the copy would have needed, had the workers gone on.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 5_000 - Date.now())));
+    await expectNothingLeft(accepted.downloadId);
+    expect((await getJson(accepted.statusUrl)).json.status).toBe('FAILED');
   });
 
   it('retries a range that fails once, resumes it and delivers the right bytes', async () => {
