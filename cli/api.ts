@@ -1,8 +1,11 @@
+import type { CopyFailureReport, DownloadStatus } from '../client/download-status.ts';
+import { readErrorAnswer } from '../client/error-answer.ts';
 import { CliError } from './errors.ts';
 import { EXIT, exitCodeForFailure, exitCodeForStatus } from './exit-codes.ts';
 import { describeNetworkError, type HttpResponse, isNetworkError, readText, send } from './http.ts';
-import type { Checksum } from './partial-file.ts';
 import type { RequestSigner } from './signing.ts';
+
+export { type DownloadStatus, type ReadyFile, toReadyFile } from '../client/download-status.ts';
 
 /** `--mode`: let the router choose, or ask for `?mode=stream` / `?mode=async`. */
 export type DownloadMode = 'auto' | 'stream' | 'async';
@@ -45,51 +48,8 @@ export interface AcceptedDownload {
   size?: number;
 }
 
-/** `GET /downloads/{id}` (statusUrl), and the WebSocket's `status` message. */
-export interface DownloadStatus {
-  downloadId: string;
-  status: 'PENDING' | 'RUNNING' | 'READY' | 'FAILED' | (string & {});
-  key?: string;
-  fileName?: string;
-  bytes?: number;
-  totalBytes?: number;
-  createdAt?: string;
-  updatedAt?: string;
-  url?: string;
-  expiresAt?: string;
-  size?: number;
-  contentType?: string;
-  checksum?: Checksum;
-  error?: { code: string; message: string };
-  webSocketUrl?: string;
-}
-
-/** What a `ready` message or a READY status gives: where to fetch the file from S3. */
-export interface ReadyFile {
-  url: string;
-  expiresAt?: string;
-  size?: number;
-  contentType?: string;
-  checksum?: Checksum;
-}
-
-/** The ready file in a `ready` message or READY status, if it names one. */
-export function toReadyFile(message: Record<string, unknown>): ReadyFile | undefined {
-  if (typeof message.url !== 'string') return undefined;
-  const checksum = message.checksum as Partial<Checksum> | undefined;
-  return {
-    url: message.url,
-    ...(typeof message.expiresAt === 'string' ? { expiresAt: message.expiresAt } : {}),
-    ...(typeof message.size === 'number' ? { size: message.size } : {}),
-    ...(typeof message.contentType === 'string' ? { contentType: message.contentType } : {}),
-    ...(typeof checksum?.algorithm === 'string' && typeof checksum.value === 'string'
-      ? { checksum: { algorithm: checksum.algorithm, value: checksum.value } }
-      : {}),
-  };
-}
-
 /** The error a FAILED status or `failed` message reports, as a CLI failure. */
-export function toCopyFailure(error: { code?: unknown; message?: unknown } | undefined): CliError {
+export function toCopyFailure(error: CopyFailureReport | undefined): CliError {
   const code = typeof error?.code === 'string' ? error.code : 'InternalError';
   const message = typeof error?.message === 'string' ? error.message : 'the download failed';
   return new CliError(exitCodeForFailure(code), `the copy to S3 failed (${code})`, message);
@@ -168,23 +128,15 @@ export class ApiClient {
   /** The failure an error answer stands for: its problem document's title and detail, or the gateway's message. */
   async toError(response: HttpResponse, what: string): Promise<CliError> {
     const text = await readText(response).catch(() => '');
-    let body: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
-    } catch {
-      body = undefined;
-    }
+    const { problem, message } = readErrorAnswer(text);
     const status = response.status;
-    if (body && typeof body.title === 'string') {
-      const code = typeof body.code === 'string' ? body.code : undefined;
-      const detail = typeof body.detail === 'string' ? body.detail : undefined;
+    if (problem) {
+      const { title, code, detail } = problem;
       const exitCode = code === 'DownloadNotStarted' ? exitCodeForFailure(code) : exitCodeForStatus(status);
-      return new CliError(exitCode, `${body.title} (${status}${code ? ` ${code}` : ''})`, detail);
+      return new CliError(exitCode, `${title} (${status}${code ? ` ${code}` : ''})`, detail);
     }
     // API Gateway and Function URLs answer auth failures with `{"message": …}` (`{"Message": …}`).
-    const message = typeof body?.message === 'string' ? body.message : body?.Message;
-    if (typeof message === 'string') {
+    if (message !== undefined) {
       const firstLine = message.split('\n')[0] ?? message;
       return new CliError(exitCodeForStatus(status), `${what}: ${firstLine} (${status})`, this.#hint(status));
     }

@@ -1,13 +1,10 @@
 import { type FileHandle, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Checksum } from '../client/download-status.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit-codes.ts';
 import { type ByteRange, RangeSet } from './range-set.ts';
 
-/** A checksum as the API announces it (`sha256`, hex or base64). */
-export interface Checksum {
-  algorithm: string;
-  value: string;
-}
+export type { Checksum };
 
 /** Where the bytes come from: the streamed answer (`/stream`), or the S3 copy of an async download. */
 export type DownloadSource = 'stream' | 'async';

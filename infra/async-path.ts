@@ -13,12 +13,16 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { MAX_PARALLEL_PART_BYTES } from '../shared/downloads/copy-ranges.ts';
 import { ENV } from '../shared/env-names.ts';
 import { type Settings, settingsEnvironment } from '../shared/settings.ts';
 import { DownloadFunction, type FunctionDefaults } from './functions.ts';
 import { acknowledgeWildcardResource, grantConnectionsApi, grantOnWildcardResources } from './grants.ts';
 import { buildDownloadDefinition } from './state-machine-definition.ts';
 import { WorkflowWatch } from './workflow-watch.ts';
+
+/** The parallel-copy worker's memory (MB = MiB in Lambda): two parts of the largest size, and room to run. */
+const COPY_RANGE_MEMORY_MB = (2 * MAX_PARALLEL_PART_BYTES) / (1024 * 1024) + 512;
 
 /** Key prefix of the copied files in the download bucket; IAM grants and the lifecycle rule are scoped to it. */
 export const DOWNLOAD_OBJECT_PREFIX = 'downloads/';
@@ -289,8 +293,10 @@ export class AsyncPath extends Construct {
         [ENV.webSocketManagementUrl]: managementUrl,
       },
       timeout: Duration.minutes(15),
-      // Parts stream through (no buffering): memory buys network and CPU for the checksum.
-      memorySize: 1024,
+      // A worker holds two parts (one uploading with its CRC64NVME, the next one reading); the
+      // planner's parts are at most 525 MiB (MAX_PARALLEL_PART_BYTES: 10,000 of them hold 5 TiB),
+      // so 1,050 MiB of buffers plus 512 MiB for the runtime, the SDK and the sockets: 1,562 MB.
+      memorySize: COPY_RANGE_MEMORY_MB,
       invokedSynchronouslyBy: onStateMachine,
       defaults,
     });

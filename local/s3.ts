@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -103,7 +103,8 @@ export async function startS3(options: S3Options): Promise<LocalS3> {
  *   ListObjectsV2, ListObjects, HeadBucket of the current SDK), and it encodes query values with
  *   `encodeURIComponent`, which leaves `!'()*` as they are where SigV4 percent-encodes them (a
  *   presigned GET with `response-content-disposition=attachment; filename*=UTF-8''…`).
- * - Serves ListMultipartUploads (s3rver: NotImplemented), ListParts and AbortMultipartUpload
+ * - Serves ListMultipartUploads (s3rver: NotImplemented), ListParts (with each part's
+ *   `ChecksumCRC64NVME`, kept from its UploadPart) and AbortMultipartUpload
  *   (s3rver: MethodNotAllowed) from s3rver's upload directories, and answers UploadPart and
  *   CompleteMultipartUpload for an unknown upload id with 404 NoSuchUpload, as S3 does.
  */
@@ -150,8 +151,9 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
       ctx.status = 204;
       return;
     }
+    let upload: StoredUpload | undefined;
     if (uploadId !== undefined && (ctx.method === 'PUT' || ctx.method === 'POST') && key !== '') {
-      const upload = await readUpload(directory, bucket, uploadId);
+      upload = await readUpload(directory, bucket, uploadId);
       if (!upload || upload.key !== key) return sendNoSuchUpload(ctx);
     }
 
@@ -160,7 +162,15 @@ function localS3Extensions(directory: string, allowAnonymous: boolean): KoaMiddl
     if (!verified.ok) return sendS3Error(ctx, 403, verified.code, verified.message);
     const account = AWSAccount.registry.get(verified.accessKeyId);
     if (account) ctx.state.account = account;
-    return next();
+    await next();
+    // s3rver drops checksums; keep an UploadPart's CRC64NVME next to the part for ListParts.
+    const partNumber = params.get('partNumber');
+    const checksum = headerString(ctx.req, 'x-amz-checksum-crc64nvme');
+    if (upload && ctx.method === 'PUT' && partNumber && /^\d+$/.test(partNumber) && ctx.status === 200) {
+      const file = join(upload.path, `${Number(partNumber)}.crc64nvme`);
+      if (checksum) await writeFile(file, checksum);
+      else await rm(file, { force: true });
+    }
   };
 }
 
@@ -222,7 +232,8 @@ async function listMultipartUploads(directory: string, bucket: string, prefix: s
 
 /**
  * ListParts of one upload: s3rver keeps part N in the file `N` of the upload's directory, its MD5
- * (the part's ETag) in `N.md5`. Pages of `max-parts` (default 1,000) after `part-number-marker`.
+ * (the part's ETag) in `N.md5`; the CRC64NVME its UploadPart carried is in `N.crc64nvme` (S3 lists
+ * it for an upload created with a checksum algorithm). Pages of `max-parts` (default 1,000) after `part-number-marker`.
  */
 async function listUploadParts(
   upload: StoredUpload,
@@ -240,8 +251,12 @@ async function listUploadParts(
   const parts = await Promise.all(
     page.map(async (number) => {
       const path = join(upload.path, String(number));
-      const [info, md5] = await Promise.all([stat(path), readFile(`${path}.md5`, 'utf8').catch(() => '')]);
-      return { number, size: info.size, md5: md5.trim(), modified: info.mtime };
+      const [info, md5, crc64nvme] = await Promise.all([
+        stat(path),
+        readFile(`${path}.md5`, 'utf8').catch(() => ''),
+        readFile(`${path}.crc64nvme`, 'utf8').catch(() => ''),
+      ]);
+      return { number, size: info.size, md5: md5.trim(), crc64nvme: crc64nvme.trim(), modified: info.mtime };
     }),
   );
   const truncated = numbers.length > page.length;
@@ -254,7 +269,9 @@ async function listUploadParts(
     ...parts.map(
       (part) =>
         `<Part><PartNumber>${part.number}</PartNumber><LastModified>${part.modified.toISOString()}</LastModified>` +
-        `<ETag>&quot;${part.md5}&quot;</ETag><Size>${part.size}</Size></Part>`,
+        `<ETag>&quot;${part.md5}&quot;</ETag>` +
+        (part.crc64nvme ? `<ChecksumCRC64NVME>${escapeXml(part.crc64nvme)}</ChecksumCRC64NVME>` : '') +
+        `<Size>${part.size}</Size></Part>`,
     ),
     '</ListPartsResult>',
   ].join('');

@@ -166,7 +166,7 @@ export const SETTINGS = {
     min: 5 * MIB,
     max: 5 * 1024 * MIB,
     description:
-      'multipart part size (5 MiB–5 GiB; 10,000 parts → 78 GiB max at 8 MiB); a parallel copy raises it to fit its file in 10,000 parts',
+      'multipart part size (5 MiB–5 GiB; 10,000 parts → 78 GiB max at 8 MiB); a parallel copy raises it to fit its file in 10,000 parts and uses at most 525 MiB (its workers hold two parts)',
     env: ENV.uploadPartSizeBytes,
     readBy: ['fetch-to-s3', 'plan-copy'],
   },

@@ -1,5 +1,10 @@
 /** How the page talks to the download API: the same contract as the `large-download` CLI (cli/api.ts). */
 
+import type { DownloadStatus } from '../client/download-status.ts';
+import { readErrorAnswer } from '../client/error-answer.ts';
+
+export type { DownloadStatus } from '../client/download-status.ts';
+
 /** `?mode=`: let the router choose, or ask for one path. */
 export type DownloadMode = 'auto' | 'stream' | 'async';
 
@@ -37,19 +42,6 @@ export interface AcceptedDownload {
   reason?: string;
   size?: number;
   expiresAt?: string;
-}
-
-/** `GET /downloads/{id}` (statusUrl) and the WebSocket's `status` message. */
-export interface DownloadStatus {
-  downloadId: string;
-  status: 'PENDING' | 'RUNNING' | 'READY' | 'FAILED' | (string & {});
-  bytes?: number;
-  totalBytes?: number;
-  url?: string;
-  expiresAt?: string;
-  size?: number;
-  fileName?: string;
-  error?: { code: string; message: string };
 }
 
 /** What went wrong, shown as the problem document's title and detail. */
@@ -96,23 +88,9 @@ export function routerUrl(base: URL, key: DownloadKey, mode: DownloadMode): URL 
 /** Reads an error answer: a problem document (`title`, `detail`), API Gateway's `{message}`, or the status. */
 export async function toProblem(response: Response): Promise<Problem> {
   const text = await response.text().catch(() => '');
-  let body: Record<string, unknown> | undefined;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
-  } catch {
-    body = undefined;
-  }
+  const { problem, message } = readErrorAnswer(text);
   const status = response.status;
-  if (body && typeof body.title === 'string') {
-    return {
-      title: body.title,
-      status,
-      ...(typeof body.detail === 'string' ? { detail: body.detail } : {}),
-      ...(typeof body.code === 'string' ? { code: body.code } : {}),
-    };
-  }
-  const message = typeof body?.message === 'string' ? body.message : undefined;
+  if (problem) return { ...problem, status };
   return {
     title: message ?? `HTTP ${status} ${response.statusText}`.trim(),
     status,
@@ -130,6 +108,16 @@ export function unreachable(url: URL, error: unknown): ProblemError {
   });
 }
 
+/** `fetch`, with a network failure (no answer at all) as a problem; an abort stays an abort. */
+async function request(url: URL, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
+  try {
+    return await fetch(url, { cache: 'no-store', ...init });
+  } catch (error) {
+    if (init.signal.aborted) throw error;
+    throw unreachable(url, error);
+  }
+}
+
 /** What the router would do with a GET, from `HEAD`: stream (with the size) or go async. */
 export type RouteAnswer =
   | { path: 'stream'; size: number | undefined; fileName: string | undefined }
@@ -138,13 +126,7 @@ export type RouteAnswer =
 
 /** `HEAD /download/{key}`: the router's choice, starting nothing. */
 export async function askRouter(url: URL, signal: AbortSignal): Promise<RouteAnswer> {
-  let response: Response;
-  try {
-    response = await fetch(url, { method: 'HEAD', cache: 'no-store', signal });
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw unreachable(url, error);
-  }
+  const response = await request(url, { method: 'HEAD', signal });
   if (response.status === 202) return { path: 'async' };
   if (response.ok) {
     const length = response.headers.get('content-length');
@@ -162,13 +144,7 @@ export async function startDownload(
   url: URL,
   signal: AbortSignal,
 ): Promise<{ accepted: AcceptedDownload } | { streamed: true }> {
-  let response: Response;
-  try {
-    response = await fetch(url, { cache: 'no-store', signal });
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw unreachable(url, error);
-  }
+  const response = await request(url, { signal });
   if (response.status === 202) {
     const body = (await response.json()) as Partial<AcceptedDownload>;
     if (typeof body.webSocketUrl !== 'string' || typeof body.statusUrl !== 'string') {
@@ -186,14 +162,7 @@ export async function startDownload(
 
 /** `GET statusUrl` (it carries the download token). */
 export async function readStatus(statusUrl: string, signal: AbortSignal): Promise<DownloadStatus> {
-  const url = new URL(statusUrl);
-  let response: Response;
-  try {
-    response = await fetch(url, { cache: 'no-store', signal });
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw unreachable(url, error);
-  }
+  const response = await request(new URL(statusUrl), { signal });
   if (!response.ok) throw new ProblemError(await toProblem(response));
   const status = (await response.json()) as Partial<DownloadStatus>;
   if (typeof status.status !== 'string') {

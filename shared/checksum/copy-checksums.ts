@@ -1,9 +1,13 @@
 import {
+  type CompletedPart,
   CompleteMultipartUploadCommand,
+  type CompleteMultipartUploadCommandInput,
   CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandInput,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
+  type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import type { AdvertisedDigest } from './advertised-digest.ts';
 import { Crc64Nvme, combineCrc64Nvme, crc64NvmeToBase64 } from './crc64nvme.ts';
@@ -98,50 +102,88 @@ export class CopyChecksums {
 }
 
 /**
- * The S3 client an upload of these bytes goes through: the same client, with every request that
- * lib-storage's `Upload` sends given S3's full-object CRC64NVME checksum, which lib-storage
- * (3.1169) cannot set by itself (its parameters go unchanged to every command, and it drops part
- * CRC64NVME values from `CompleteMultipartUpload`):
+ * The request fields of S3's full-object CRC64NVME checksum on a multipart upload, one function per
+ * request, shared by the single-stream copy (`withObjectChecksums`) and the parallel ranged copy:
  *
  * - `CreateMultipartUpload`: `ChecksumAlgorithm: CRC64NVME`, `ChecksumType: FULL_OBJECT`;
- * - `UploadPart`: the part's `ChecksumCRC64NVME` (S3 checks each part; the SDK computes nothing);
+ * - `UploadPart`: the part's `ChecksumCRC64NVME`, sent as a header before the body (S3 checks each
+ *   part; the SDK computes nothing and sends no trailer);
  * - `CompleteMultipartUpload`: each part's `ChecksumCRC64NVME`, the whole object's
  *   `ChecksumCRC64NVME` and `ChecksumType: FULL_OBJECT`, and `MpuObjectSize` (S3 checks them and
- *   fails the completion with `BadDigest` when they do not match what it received);
- * - `PutObject` (a file smaller than one part): the object's `ChecksumCRC64NVME`.
+ *   fails the completion with `BadDigest` when they do not match what it received).
  *
  * Sources: S3 API reference, CreateMultipartUpload (`x-amz-checksum-type`), UploadPart,
  * CompleteMultipartUpload and CompletedPart (`ChecksumCRC64NVME`, `ChecksumType`, `MpuObjectSize`);
  * S3 User Guide, "Checking object integrity" (CRC64NVME supports only the full-object type).
  */
+export function fullObjectChecksumUpload(): Pick<
+  CreateMultipartUploadCommandInput,
+  'ChecksumAlgorithm' | 'ChecksumType'
+> {
+  return { ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' };
+}
+
+/**
+ * The fields of a request body (`UploadPart`, or `PutObject` of a whole object) whose CRC64NVME
+ * (base64) is `checksum`; see {@link fullObjectChecksumUpload}.
+ */
+export function fullObjectChecksumBody(
+  checksum: string,
+): Pick<UploadPartCommandInput, 'ChecksumAlgorithm' | 'ChecksumCRC64NVME'> {
+  return { ChecksumAlgorithm: 'CRC64NVME', ChecksumCRC64NVME: checksum };
+}
+
+/**
+ * `CompleteMultipartUpload`'s fields: `parts` with each one's CRC64NVME from `partChecksum`, the
+ * object's CRC64NVME (base64) and size; see {@link fullObjectChecksumUpload}.
+ */
+export function fullObjectChecksumCompletion(
+  parts: readonly CompletedPart[],
+  partChecksum: (partNumber: number) => string,
+  object: { checksum: string; size: number },
+): Pick<
+  CompleteMultipartUploadCommandInput,
+  'MultipartUpload' | 'ChecksumCRC64NVME' | 'ChecksumType' | 'MpuObjectSize'
+> {
+  return {
+    MultipartUpload: {
+      Parts: parts.map((part) => ({ ...part, ChecksumCRC64NVME: partChecksum(part.PartNumber ?? 0) })),
+    },
+    ChecksumCRC64NVME: object.checksum,
+    ChecksumType: 'FULL_OBJECT',
+    MpuObjectSize: object.size,
+  };
+}
+
+/**
+ * The S3 client an upload of these bytes goes through: the same client, with every request that
+ * lib-storage's `Upload` sends given S3's full-object CRC64NVME checksum (the fields of
+ * {@link fullObjectChecksumUpload} and the two functions after it), which lib-storage (3.1169)
+ * cannot set by itself (its parameters go unchanged to every command, and it drops part CRC64NVME
+ * values from `CompleteMultipartUpload`); a file smaller than one part goes up in one `PutObject`
+ * with the object's `ChecksumCRC64NVME`.
+ */
 export function withObjectChecksums(s3: S3Client, checksums: CopyChecksums): S3Client {
   const send = (command: unknown, ...rest: unknown[]): Promise<unknown> => {
     if (command instanceof CreateMultipartUploadCommand) {
-      Object.assign(command.input, { ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' });
+      Object.assign(command.input, fullObjectChecksumUpload());
     } else if (command instanceof UploadPartCommand) {
-      Object.assign(command.input, {
-        ChecksumAlgorithm: 'CRC64NVME',
-        ChecksumCRC64NVME: checksums.partChecksum(command.input.PartNumber ?? 0),
-      });
+      Object.assign(
+        command.input,
+        fullObjectChecksumBody(checksums.partChecksum(command.input.PartNumber ?? 0)),
+      );
     } else if (command instanceof CompleteMultipartUploadCommand) {
-      const parts = command.input.MultipartUpload?.Parts ?? [];
+      const completion = fullObjectChecksumCompletion(
+        command.input.MultipartUpload?.Parts ?? [],
+        (partNumber) => checksums.partChecksum(partNumber),
+        { checksum: checksums.objectChecksum().value, size: checksums.bytes },
+      );
       Object.assign(command.input, {
-        MultipartUpload: {
-          ...command.input.MultipartUpload,
-          Parts: parts.map((part) => ({
-            ...part,
-            ChecksumCRC64NVME: checksums.partChecksum(part.PartNumber ?? 0),
-          })),
-        },
-        ChecksumCRC64NVME: checksums.objectChecksum().value,
-        ChecksumType: 'FULL_OBJECT',
-        MpuObjectSize: checksums.bytes,
+        ...completion,
+        MultipartUpload: { ...command.input.MultipartUpload, ...completion.MultipartUpload },
       });
     } else if (command instanceof PutObjectCommand) {
-      Object.assign(command.input, {
-        ChecksumAlgorithm: 'CRC64NVME',
-        ChecksumCRC64NVME: checksums.objectChecksum().value,
-      });
+      Object.assign(command.input, fullObjectChecksumBody(checksums.objectChecksum().value));
     }
     return (s3.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
   };

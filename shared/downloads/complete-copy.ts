@@ -5,7 +5,11 @@ import {
   ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { type ObjectChecksum, toObjectChecksum } from '../checksum/copy-checksums.ts';
+import {
+  fullObjectChecksumCompletion,
+  type ObjectChecksum,
+  toObjectChecksum,
+} from '../checksum/copy-checksums.ts';
 import { combineCrc64Nvme, crc64NvmeFromBase64, crc64NvmeToBase64 } from '../checksum/crc64nvme.ts';
 import { verifyAdvertisedDigest } from '../checksum/running-digest.ts';
 import type { Logger } from '../logger.ts';
@@ -51,7 +55,7 @@ export function combineRangeCrcs(ranges: readonly RangeTaskResult[], size: numbe
   return crc;
 }
 
-/** Every uploaded part, from `ListParts` (1,000 a page). */
+/** Every uploaded part, with its CRC64NVME as S3 received it, from `ListParts` (1,000 a page). */
 async function listParts(s3: S3Client, copy: CopySource): Promise<CompletedPart[]> {
   const parts: CompletedPart[] = [];
   let marker: string | undefined;
@@ -66,7 +70,12 @@ async function listParts(s3: S3Client, copy: CopySource): Promise<CompletedPart[
     );
     for (const part of page.Parts ?? []) {
       if (part.Size !== undefined && part.PartNumber !== undefined) {
-        parts.push({ PartNumber: part.PartNumber, ETag: part.ETag, Size: part.Size } as CompletedPart);
+        parts.push({
+          PartNumber: part.PartNumber,
+          ETag: part.ETag,
+          ChecksumCRC64NVME: part.ChecksumCRC64NVME,
+          Size: part.Size,
+        } as CompletedPart);
       }
     }
     if (!page.IsTruncated || !page.NextPartNumberMarker) break;
@@ -75,8 +84,21 @@ async function listParts(s3: S3Client, copy: CopySource): Promise<CompletedPart[
   return parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
 }
 
-/** Checks that parts 1…N are all there with their planned sizes; returns what `CompleteMultipartUpload` takes. */
-export function toCompletedParts(listed: readonly (CompletedPart & { Size?: number })[], copy: CopySource) {
+/** A part as `CompleteMultipartUpload` takes it, with the CRC64NVME S3 holds for it. */
+export interface ListedPart {
+  PartNumber: number;
+  ETag: string | undefined;
+  ChecksumCRC64NVME: string;
+}
+
+/**
+ * Checks that parts 1…N are all there with their planned sizes and each with its CRC64NVME;
+ * returns them in order.
+ */
+export function toCompletedParts(
+  listed: readonly (CompletedPart & { Size?: number })[],
+  copy: CopySource,
+): ListedPart[] {
   const expected = partCount(copy.size, copy.partSize);
   if (listed.length !== expected) throw new Error(`the upload holds ${listed.length} of ${expected} parts`);
   return listed.map((part, index) => {
@@ -85,16 +107,32 @@ export function toCompletedParts(listed: readonly (CompletedPart & { Size?: numb
     if (part.PartNumber !== number || part.Size !== size) {
       throw new Error(`part ${number} is missing or has ${part.Size} bytes, not ${size}`);
     }
-    return { PartNumber: number, ETag: part.ETag };
+    if (!part.ChecksumCRC64NVME) throw new Error(`part ${number} has no CRC64NVME`);
+    return { PartNumber: number, ETag: part.ETag, ChecksumCRC64NVME: part.ChecksumCRC64NVME };
   });
+}
+
+/** The whole file's CRC64NVME from its parts' (as S3 holds them), in order. */
+export function combinePartCrcs(parts: readonly ListedPart[], copy: CopySource): bigint {
+  let crc = 0n;
+  for (const part of parts) {
+    const partCrc = crc64NvmeFromBase64(part.ChecksumCRC64NVME);
+    if (partCrc === undefined) throw new Error(`part ${part.PartNumber} has a malformed CRC64NVME`);
+    const length = Math.min(copy.partSize, copy.size - (part.PartNumber - 1) * copy.partSize);
+    crc = part.PartNumber === 1 ? partCrc : combineCrc64Nvme(crc, partCrc, length);
+  }
+  return crc;
 }
 
 /**
  * The completing step of a parallel copy: combines the ranges' CRC64NVME into the file's, checks
- * it against the digest upstream announced (if any), lists the uploaded parts and completes the
- * multipart upload with every part's ETag, in order. A download settled elsewhere, a checksum
- * mismatch or parts that do not add up abort the upload (nothing is stored); a failure of S3
- * itself is `S3UploadError`, which the workflow retries.
+ * it against the digest upstream announced (if any), lists the uploaded parts (with the CRC64NVME
+ * each one's `UploadPart` carried, which must combine into the same value) and completes the
+ * multipart upload with S3's full-object checksum: every part's ETag and `ChecksumCRC64NVME` in
+ * order, the file's `ChecksumCRC64NVME`, `ChecksumType: FULL_OBJECT` and `MpuObjectSize` (the
+ * fields `withObjectChecksums` gives the single-stream copy). A download settled elsewhere, a
+ * checksum mismatch or parts that do not add up abort the upload (nothing is stored); a failure of
+ * S3 itself is `S3UploadError`, which the workflow retries.
  */
 export async function completeCopy(
   input: CompleteCopyInput,
@@ -115,7 +153,7 @@ export async function completeCopy(
   };
 
   let crc: bigint;
-  let parts: { PartNumber: number; ETag: string | undefined }[];
+  let parts: ListedPart[];
   try {
     const record = await deps.store.get(input.downloadId);
     if (!record || record.status === 'READY' || record.status === 'FAILED') {
@@ -139,6 +177,9 @@ export async function completeCopy(
       throw new S3UploadError(`Listing the parts failed: ${(error as Error).message}`, { cause: error });
     }
     parts = toCompletedParts(listed, copy);
+    if (combinePartCrcs(parts, copy) !== crc) {
+      throw new Error("the parts' CRC64NVME do not combine into the ranges' CRC64NVME");
+    }
   } catch (error) {
     if (!(error instanceof S3UploadError)) await abort();
     throw error;
@@ -150,7 +191,11 @@ export async function completeCopy(
         Bucket: copy.bucket,
         Key: copy.objectKey,
         UploadId: copy.uploadId,
-        MultipartUpload: { Parts: parts },
+        ...fullObjectChecksumCompletion(
+          parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })),
+          (partNumber) => parts[partNumber - 1]?.ChecksumCRC64NVME ?? '',
+          { checksum: crc64NvmeToBase64(crc), size: copy.size },
+        ),
       }),
     );
   } catch (error) {

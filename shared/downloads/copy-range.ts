@@ -1,5 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { fullObjectChecksumBody } from '../checksum/copy-checksums.ts';
 import {
   Crc64Nvme,
   combineCrc64Nvme,
@@ -71,41 +72,25 @@ class ChunkReader {
 }
 
 /**
- * A part's body: the next `length` bytes of `reader`, each chunk shown to `onChunk` first. Fails
- * with an upstream error if upstream ends early; any error of upstream's is kept in `failure`, so
- * the caller can tell it from S3's.
+ * Fills `target` with the next `target.length` bytes of `reader`, showing each chunk to `onChunk`
+ * as it is copied in. Fails with an upstream error if upstream ends early.
  */
-function partBody(
+async function readPart(
   reader: ChunkReader,
-  length: number,
+  target: Buffer,
   onChunk: (chunk: Buffer) => void,
-  failure: { error?: unknown },
-): Readable {
-  async function* bytes(): AsyncGenerator<Buffer> {
-    let remaining = length;
-    try {
-      while (remaining > 0) {
-        const chunk = await reader.read(remaining);
-        if (!chunk) {
-          throw new UpstreamUnavailableError(
-            'UpstreamUnreachable',
-            'Upstream ended the range before its end',
-          );
-        }
-        remaining -= chunk.length;
-        onChunk(chunk);
-        yield chunk;
-      }
-    } catch (error) {
-      failure.error ??= error;
-      throw error;
+): Promise<Buffer> {
+  let filled = 0;
+  while (filled < target.length) {
+    const chunk = await reader.read(target.length - filled);
+    if (!chunk) {
+      throw new UpstreamUnavailableError('UpstreamUnreachable', 'Upstream ended the range before its end');
     }
+    chunk.copy(target, filled);
+    filled += chunk.length;
+    onChunk(chunk);
   }
-  const body = Readable.from(bytes(), { objectMode: false });
-  // The error is kept in `failure`; an aborted UploadPart no longer listens to its body, and an
-  // 'error' event with no listener would end the process.
-  body.on('error', () => {});
-  return body;
+  return target;
 }
 
 /**
@@ -147,16 +132,22 @@ export function checkRangeAnswer(
 /**
  * One worker invocation of a parallel copy: continues the range where it stands (in the task,
  * or further on in the record when an earlier attempt got further), with one ranged GET pinned
- * to the planned version of the file (`If-Match`, else `If-Unmodified-Since`), and streams it
- * part by part into the multipart upload (`UploadPart` with `ContentLength`: a part is never
- * held in memory). It keeps the CRC64NVME of the range's bytes, in order.
+ * to the planned version of the file (`If-Match`, else `If-Unmodified-Since`), and cuts it into
+ * the multipart upload's parts. Each part is read into memory (exactly `partSize` bytes, fewer for
+ * the last), its CRC64NVME computed, and uploaded with that `ChecksumCRC64NVME` (S3 wants it
+ * before the body, and a buffered body lets the SDK retry the request) while the next part is
+ * read: download and upload overlap, with at most two parts in memory (two buffers, reused), and
+ * upstream waits (TCP backpressure) while both are full. It keeps the CRC64NVME of the range's
+ * bytes, in order.
  *
  * It stops starting new parts at `softStopAt` (after at least one part) and returns where it
  * stopped; the workflow invokes it again. At `signal` (the function's own deadline) it abandons
- * the part under way and does the same, or fails with `CopyTimeoutError` if not even one part got
- * through. Upstream errors keep their names (the workflow retries the retryable ones, and
- * `UpstreamChangedError` fails the download), S3 errors become `S3UploadError`, and a download
- * settled elsewhere (or an upload already aborted) stops with `CopyCancelledError`.
+ * the parts under way and does the same, or fails with `CopyTimeoutError` if not even one part got
+ * through. When upstream fails, the part being read is not uploaded, the part before it finishes
+ * its upload (so a retry resumes after it), and the upstream error keeps its name (the workflow
+ * retries the retryable ones, and `UpstreamChangedError` fails the download); S3 errors become
+ * `S3UploadError`, and a download settled elsewhere (or an upload already aborted) stops with
+ * `CopyCancelledError`.
  */
 export async function copyRange(
   task: RangeTask,
@@ -198,11 +189,43 @@ export async function copyRange(
     return result();
   }
 
-  const stop = AbortSignal.any([deps.signal, deps.cancellation]);
+  // Stops the read of the next part when the upload of the one before it fails.
+  const uploadFailed = new AbortController();
+  const stop = AbortSignal.any([deps.signal, deps.cancellation, uploadFailed.signal]);
   const startedAt = next;
   let partsDone = 0;
   let response: UpstreamResponse | undefined;
+  /** The first error, upstream's or S3's, whichever came first. */
   const failure: { error?: unknown } = {};
+  /** The upload under way, of the part read before the one being read. */
+  let uploading: Promise<void> | undefined;
+  const buffers: Buffer[] = [];
+
+  const uploadPart = async (partStart: number, body: Buffer, partCrc: bigint): Promise<void> => {
+    try {
+      await deps.s3.send(
+        new UploadPartCommand({
+          Bucket: copy.bucket,
+          Key: copy.objectKey,
+          UploadId: copy.uploadId,
+          PartNumber: partNumberAt(partStart, copy.partSize),
+          Body: body,
+          ContentLength: body.length,
+          ...fullObjectChecksumBody(crc64NvmeToBase64(partCrc)),
+        }),
+        { abortSignal: stop },
+      );
+    } catch (error) {
+      failure.error ??= error;
+      uploadFailed.abort(error);
+      throw error;
+    }
+    crc = crc === null ? partCrc : combineCrc64Nvme(crc, partCrc, body.length);
+    next = partStart + body.length;
+    partsDone++;
+    progress.report(state());
+  };
+
   try {
     response = await openUpstream(
       {
@@ -221,39 +244,40 @@ export async function copyRange(
     );
     checkRangeAnswer(response, copy, next, range.end);
     const reader = new ChunkReader(withUpstreamErrors(response.body, stop));
-    while (next < range.end && (partsDone === 0 || Date.now() < deps.softStopAt)) {
-      const partStart = next;
-      const end = partEnd(partStart, copy.partSize, range.end);
+    let readAt = next;
+    let turn = 0;
+    while (readAt < range.end && (readAt === startedAt || Date.now() < deps.softStopAt)) {
+      const partStart = readAt;
+      const length = partEnd(partStart, copy.partSize, range.end) - partStart;
+      // Two buffers, taken in turn: one part uploading, the next one reading.
+      const slot = turn++ % 2;
+      const buffer = buffers[slot] ?? Buffer.allocUnsafeSlow(Math.min(copy.partSize, range.end - startedAt));
+      buffers[slot] = buffer;
       const partCrc = new Crc64Nvme();
       let passed = 0;
-      const body = partBody(
-        reader,
-        end - partStart,
-        (chunk) => {
+      let part: Buffer;
+      try {
+        part = await readPart(reader, buffer.subarray(0, length), (chunk) => {
           partCrc.update(chunk);
           passed += chunk.length;
           reached = Math.max(reached, partStart + passed);
           progress.report(state());
-        },
-        failure,
-      );
-      await deps.s3.send(
-        new UploadPartCommand({
-          Bucket: copy.bucket,
-          Key: copy.objectKey,
-          UploadId: copy.uploadId,
-          PartNumber: partNumberAt(partStart, copy.partSize),
-          Body: body,
-          ContentLength: end - partStart,
-        }),
-        { abortSignal: stop },
-      );
-      crc = crc === null ? partCrc.digest() : combineCrc64Nvme(crc, partCrc.digest(), end - partStart);
-      next = end;
-      partsDone++;
-      progress.report(state());
+        });
+      } catch (error) {
+        failure.error ??= error;
+        throw error;
+      }
+      readAt = partStart + length;
+      // The other buffer is free again once the part before this one is stored.
+      await uploading;
+      uploading = uploadPart(partStart, part, partCrc.digest());
+      // Awaited below or in the catch; this only keeps a failure from going unhandled meanwhile.
+      uploading.catch(() => {});
     }
+    await uploading;
   } catch (error) {
+    // A part already read may still be uploading: let it end, so the range keeps it if it got through.
+    await uploading?.catch(() => {});
     if (deps.cancellation.aborted) {
       throw new CopyCancelledError('The download ended while this range was being copied');
     }

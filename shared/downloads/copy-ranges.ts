@@ -28,9 +28,18 @@ export interface CopyRange {
 }
 
 /**
+ * The largest part a parallel copy uses: the smallest whole number of MiB of which 10,000 hold
+ * S3's largest object (5 TiB / 10,000 rounds up to 525 MiB). A worker holds two parts in memory
+ * (one uploading, the next one reading), so this bounds its memory (`infra/async-path.ts`) whatever
+ * `uploadPartSizeBytes` says (up to 5 GiB, which two parts of would not fit in a function).
+ */
+export const MAX_PARALLEL_PART_BYTES = Math.ceil(S3_LIMITS.maxObjectBytes / S3_LIMITS.maxParts / MIB) * MIB;
+
+/**
  * The part size for a file of `size` bytes: the configured one, or, when 10,000 of those would
- * not hold the file, the smallest whole number of MiB that does. Throws `FileTooLargeError` for a
- * file above S3's 5 TiB.
+ * not hold the file, the smallest whole number of MiB that does; never above
+ * {@link MAX_PARALLEL_PART_BYTES}, which still holds every file S3 can store. Throws
+ * `FileTooLargeError` for a file above S3's 5 TiB.
  */
 export function choosePartSize(size: number, configuredPartBytes: number): number {
   if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid size ${size}`);
@@ -38,9 +47,8 @@ export function choosePartSize(size: number, configuredPartBytes: number): numbe
     throw new FileTooLargeError(`The file has ${size} bytes; an S3 object holds at most 5 TiB`);
   }
   const fitting = Math.ceil(Math.ceil(size / S3_LIMITS.maxParts) / MIB) * MIB;
-  const partSize = Math.max(configuredPartBytes, fitting, S3_LIMITS.minPartBytes);
-  // 5 TiB / 10,000 rounds up to 525 MiB, far below the 5 GiB cap; the check keeps the promise.
-  return Math.min(partSize, S3_LIMITS.maxPartBytes);
+  const partSize = Math.max(Math.min(configuredPartBytes, MAX_PARALLEL_PART_BYTES), fitting);
+  return Math.max(partSize, S3_LIMITS.minPartBytes);
 }
 
 /** Number of parts of `partSize` bytes that hold `size` bytes (at least one). */

@@ -5,6 +5,7 @@ import {
   combinableDigest,
   readAdvertisedDigest,
 } from '../checksum/advertised-digest.ts';
+import { fullObjectChecksumUpload } from '../checksum/copy-checksums.ts';
 import type { PlanCopyConfig } from '../config.ts';
 import { attachmentDisposition, toDownloadFileName } from '../content-disposition.ts';
 import { parseDownloadKey } from '../download-key.ts';
@@ -160,6 +161,8 @@ export async function planCopy(
         Key: objectKey,
         ContentType: contentType,
         ContentDisposition: attachmentDisposition(fileName),
+        // Every part carries its CRC64NVME, and the object S3's full-object checksum.
+        ...fullObjectChecksumUpload(),
       }),
     ));
   } catch (error) {

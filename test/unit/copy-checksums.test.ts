@@ -1,7 +1,5 @@
-import { Readable } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { S3Client } from '@aws-sdk/client-s3';
-import type { HttpRequest } from '@smithy/types';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type SampleUpstream,
@@ -15,79 +13,10 @@ import type { FetchConfig } from '../../shared/config.ts';
 import type { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { copyToS3 } from '../../shared/downloads/copy-to-s3.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
+import { recordingS3 } from '../helpers/recording-s3.ts';
 
 const DOWNLOAD_ID = '5d6e7f80-1a2b-4c3d-9e8f-0a1b2c3d4e5f';
 const PART_SIZE = 5 * 1024 * 1024;
-
-/** One request as it would go over the wire: what S3 itself would read. */
-interface SentRequest {
-  operation: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-function operationOf(request: HttpRequest): string {
-  const query = request.query ?? {};
-  if (request.method === 'POST' && 'uploads' in query) return 'CreateMultipartUpload';
-  if (request.method === 'PUT' && 'partNumber' in query) return 'UploadPart';
-  if (request.method === 'POST' && 'uploadId' in query) return 'CompleteMultipartUpload';
-  if (request.method === 'DELETE' && 'uploadId' in query) return 'AbortMultipartUpload';
-  if (request.method === 'PUT') return 'PutObject';
-  return `${request.method} ${request.path}`;
-}
-
-async function bodyText(body: unknown): Promise<string> {
-  if (body === undefined || body === null) return '';
-  if (typeof body === 'string') return body;
-  if (body instanceof Uint8Array) return `<${body.length} bytes>`;
-  return '<stream>';
-}
-
-/**
- * A real S3 client (real serializers, checksum middleware and signing) whose transport records each
- * request and answers as S3 would, so the test sees the headers and XML that S3 would receive.
- */
-function recordingS3(requestChecksumCalculation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED' = 'WHEN_REQUIRED') {
-  const sent: SentRequest[] = [];
-  const answer = (statusCode: number, headers: Record<string, string>, xml = '') => ({
-    response: { statusCode, headers, body: Readable.from([Buffer.from(xml)]) },
-  });
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: 'http://s3.test',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    requestChecksumCalculation,
-    requestHandler: {
-      handle: async (request: HttpRequest) => {
-        const operation = operationOf(request);
-        sent.push({ operation, headers: { ...request.headers }, body: await bodyText(request.body) });
-        switch (operation) {
-          case 'CreateMultipartUpload':
-            return answer(
-              200,
-              {},
-              '<InitiateMultipartUploadResult><Bucket>downloads</Bucket><Key>k</Key><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>',
-            );
-          case 'UploadPart':
-            return answer(200, { etag: `"part-${request.query?.partNumber}"` });
-          case 'CompleteMultipartUpload':
-            return answer(
-              200,
-              {},
-              '<CompleteMultipartUploadResult><Bucket>downloads</Bucket><Key>k</Key><ETag>"e-3"</ETag></CompleteMultipartUploadResult>',
-            );
-          case 'AbortMultipartUpload':
-            return answer(204, {});
-          default:
-            return answer(200, { etag: '"object"' });
-        }
-      },
-    },
-  });
-  const of = (operation: string) => sent.filter((request) => request.operation === operation);
-  return { s3, sent, of };
-}
 
 describe('copyToS3 checksums', () => {
   let upstream: SampleUpstream;
@@ -137,7 +66,7 @@ describe('copyToS3 checksums', () => {
     'stores a multipart upload with S3 full-object CRC64NVME: each part, the whole object, the type (checksum calculation %s)',
     async (calculation) => {
       const size = 12_000_000; // three parts: 5 MiB, 5 MiB, the rest
-      const { s3, sent, of } = recordingS3(calculation);
+      const { s3, sent, of } = recordingS3({ requestChecksumCalculation: calculation });
 
       const copied = await copy(`sample/${size}?digest=1`, s3);
 

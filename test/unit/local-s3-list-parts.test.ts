@@ -12,6 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startS3 } from '../../local/s3.ts';
+import { fullObjectChecksumBody, fullObjectChecksumUpload } from '../../shared/checksum/copy-checksums.ts';
+import { crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
 import { localS3Client } from '../helpers/aws.ts';
 
 const BUCKET = 'downloads';
@@ -78,6 +80,36 @@ describe('the local S3 ListParts', () => {
     );
     const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
     expect(object.ContentLength).toBe(10 * MIB + 1000);
+  });
+
+  it("lists each part's ChecksumCRC64NVME as its UploadPart carried it, and none for a part sent without", async () => {
+    const Key = 'downloads/z/file.bin';
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key, ...fullObjectChecksumUpload() }),
+    );
+    const first = Buffer.alloc(5 * MIB, 1);
+    const checksum = crc64NvmeToBase64(crc64Nvme(first));
+    await s3.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key,
+        UploadId,
+        PartNumber: 1,
+        Body: first,
+        ...fullObjectChecksumBody(checksum),
+      }),
+    );
+    await s3.send(
+      new UploadPartCommand({ Bucket: BUCKET, Key, UploadId, PartNumber: 2, Body: Buffer.alloc(10, 2) }),
+    );
+
+    const { Parts } = await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId }));
+
+    expect(Parts?.map(({ PartNumber, ChecksumCRC64NVME }) => ({ PartNumber, ChecksumCRC64NVME }))).toEqual([
+      { PartNumber: 1, ChecksumCRC64NVME: checksum },
+      { PartNumber: 2, ChecksumCRC64NVME: undefined },
+    ]);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId }));
   });
 
   it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {

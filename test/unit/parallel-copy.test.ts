@@ -1,25 +1,28 @@
 import { Readable } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type SampleUpstream, sampleBytes, startSampleUpstream } from '../../local/sample-upstream.ts';
-import { Crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
+import { Crc64Nvme, crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
 import type { CopyRangeConfig } from '../../shared/config.ts';
 import { DeadlineExceededError } from '../../shared/deadline.ts';
 import { combineRangeCrcs, completeCopy, toCompletedParts } from '../../shared/downloads/complete-copy.ts';
 import { checkRangeAnswer, copyRange, type RangeTaskResult } from '../../shared/downloads/copy-range.ts';
 import {
   choosePartSize,
+  MAX_PARALLEL_PART_BYTES,
   partCount,
   partNumberAt,
   planRanges,
   S3_LIMITS,
 } from '../../shared/downloads/copy-ranges.ts';
-import { type CopySource, chooseCopyMode, strongEtag } from '../../shared/downloads/plan-copy.ts';
+import { type CopySource, chooseCopyMode, planCopy, strongEtag } from '../../shared/downloads/plan-copy.ts';
 import type { RangeProgress, RangeState } from '../../shared/downloads/range-progress.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
 import { FileTooLargeError } from '../../shared/errors.ts';
 import type { UpstreamResponse } from '../../shared/upstream.ts';
+import { recordingS3 } from '../helpers/recording-s3.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -47,6 +50,12 @@ describe('part size and ranges', () => {
     expect(partSize).toBeLessThanOrEqual(S3_LIMITS.maxPartBytes);
     expect(partCount(5 * TIB, partSize)).toBe(9_987);
     expect(partNumberAt((partCount(5 * TIB, partSize) - 1) * partSize, partSize)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('uses parts of at most 525 MiB whatever the configured size, so that a worker can hold two', () => {
+    expect(MAX_PARALLEL_PART_BYTES).toBe(525 * MIB);
+    expect(choosePartSize(1 * TIB, 5 * GIB)).toBe(525 * MIB);
+    expect(choosePartSize(100 * MIB, 1 * GIB)).toBe(525 * MIB);
   });
 
   it('refuses a file above 5 TiB as too large', () => {
@@ -248,17 +257,23 @@ describe('combining the ranges', () => {
 
   it('completes only with every part, numbered from 1, of its planned size', () => {
     const copy = copySource({ size: 12 * MIB, partSize: 5 * MIB });
-    const parts: { PartNumber: number; ETag: string; Size: number }[] = [
-      { PartNumber: 1, ETag: '"a"', Size: 5 * MIB },
-      { PartNumber: 2, ETag: '"b"', Size: 5 * MIB },
-      { PartNumber: 3, ETag: '"c"', Size: 2 * MIB },
+    const parts: { PartNumber: number; ETag: string; Size: number; ChecksumCRC64NVME: string }[] = [
+      { PartNumber: 1, ETag: '"a"', Size: 5 * MIB, ChecksumCRC64NVME: 'AAAAAAAAAAE=' },
+      { PartNumber: 2, ETag: '"b"', Size: 5 * MIB, ChecksumCRC64NVME: 'AAAAAAAAAAI=' },
+      { PartNumber: 3, ETag: '"c"', Size: 2 * MIB, ChecksumCRC64NVME: 'AAAAAAAAAAM=' },
     ];
 
     expect(toCompletedParts(parts, copy)).toEqual([
-      { PartNumber: 1, ETag: '"a"' },
-      { PartNumber: 2, ETag: '"b"' },
-      { PartNumber: 3, ETag: '"c"' },
+      { PartNumber: 1, ETag: '"a"', ChecksumCRC64NVME: 'AAAAAAAAAAE=' },
+      { PartNumber: 2, ETag: '"b"', ChecksumCRC64NVME: 'AAAAAAAAAAI=' },
+      { PartNumber: 3, ETag: '"c"', ChecksumCRC64NVME: 'AAAAAAAAAAM=' },
     ]);
+    expect(() =>
+      toCompletedParts(
+        parts.map(({ ChecksumCRC64NVME: _, ...part }) => part),
+        copy,
+      ),
+    ).toThrow(/part 1 has no CRC64NVME/);
     expect(() => toCompletedParts(parts.slice(0, 2), copy)).toThrow(/2 of 3 parts/);
     expect(() =>
       toCompletedParts(
@@ -274,6 +289,7 @@ describe('completeCopy', () => {
   const crc = new Crc64Nvme();
   crc.update(bytes);
   const fullCrc = crc64NvmeToBase64(crc.digest());
+  const crcOfBytes = (from: number, to: number) => crc64NvmeToBase64(crc64Nvme(bytes.subarray(from, to)));
   const ranges: RangeTaskResult[] = [
     {
       downloadId: DOWNLOAD_ID,
@@ -293,8 +309,8 @@ describe('completeCopy', () => {
         if (command.constructor.name === 'ListPartsCommand') {
           return {
             Parts: [
-              { PartNumber: 1, ETag: '"p1"', Size: 5 * MIB },
-              { PartNumber: 2, ETag: '"p2"', Size: MIB },
+              { PartNumber: 1, ETag: '"p1"', Size: 5 * MIB, ChecksumCRC64NVME: crcOfBytes(0, 5 * MIB) },
+              { PartNumber: 2, ETag: '"p2"', Size: MIB, ChecksumCRC64NVME: crcOfBytes(5 * MIB, 6 * MIB) },
             ],
           };
         }
@@ -387,10 +403,9 @@ describe('copyRange', () => {
   function fakeS3(failing: Record<number, Error> = {}, onPart?: (partNumber: number) => void) {
     const parts = new Map<number, number>();
     const s3 = {
-      send: vi.fn(async (command: { input: { PartNumber: number; Body: Readable } }) => {
+      send: vi.fn(async (command: { input: { PartNumber: number; Body: Buffer } }) => {
         const { PartNumber, Body } = command.input;
-        let length = 0;
-        for await (const chunk of Body) length += (chunk as Buffer).length;
+        const length = Body.length;
         onPart?.(PartNumber);
         const failure = failing[PartNumber];
         if (failure) throw failure;
@@ -442,7 +457,7 @@ describe('copyRange', () => {
     );
   }
 
-  it('copies the range part by part, each part streamed with its length, and returns its CRC64NVME', async () => {
+  it('copies the range part by part, each part read into memory and uploaded whole, and returns its CRC64NVME', async () => {
     const { s3, parts } = fakeS3();
     const { progress, flushed } = fakeProgress();
 
@@ -568,5 +583,209 @@ describe('copyRange', () => {
 
     expect(failure).toMatchObject({ name: 'CopyCancelledError' });
     expect(s3.send).not.toHaveBeenCalled();
+  });
+});
+
+describe("the parallel copy's S3 full-object CRC64NVME, as S3 receives it", () => {
+  // A real S3Client whose transport records the requests; the upstream is the sample upstream.
+  let upstream: SampleUpstream;
+  beforeAll(async () => {
+    upstream = await startSampleUpstream({ port: 0 });
+  });
+  afterAll(async () => {
+    await upstream?.close();
+  });
+  const upstreamConfig = () => ({
+    baseUrl: new URL(upstream.url),
+    allowedOrigins: new Set([new URL(upstream.url).origin]),
+    headersTimeoutMs: 5_000,
+    bodyTimeoutMs: 5_000,
+  });
+  const logger = new Logger({ logLevel: 'SILENT' });
+  const crcOf = (from: number, to: number) => crc64NvmeToBase64(crc64Nvme(sampleBytes(from, to)));
+  // Not a multiple of any network chunk size: every part boundary falls inside a chunk, and the
+  // last part is shorter than the others.
+  const SIZE = 350_000;
+  const PART = 100_003;
+  const partBounds = [
+    [0, PART],
+    [PART, 2 * PART],
+    [2 * PART, 3 * PART],
+    [3 * PART, SIZE],
+  ] as const;
+
+  function worker(s3: S3Client, key = `sample/${SIZE}`) {
+    const flushed: RangeState[] = [];
+    const progress = {
+      load: async () => ({ settled: false, stored: undefined }),
+      report: () => {},
+      flush: async (state: RangeState) => {
+        flushed.push(state);
+      },
+    } as unknown as RangeProgress;
+    const [path, query] = key.split('?');
+    const result = copyRange(
+      {
+        downloadId: DOWNLOAD_ID,
+        copy: copySource({
+          key: path as string,
+          query: query ?? null,
+          size: SIZE,
+          partSize: PART,
+          etag: `"sample-${SIZE}"`,
+        }),
+        range: { index: 0, offset: 0, end: SIZE },
+      },
+      {
+        config: {
+          upstream: upstreamConfig(),
+          downloadTable: 'downloads',
+          webSocketManagementUrl: 'http://ws.local',
+          workerSeconds: 60,
+        },
+        s3,
+        progress,
+        logger,
+        signal: new AbortController().signal,
+        softStopAt: Date.now() + 60_000,
+        cancellation: new AbortController().signal,
+      },
+    );
+    return { result, flushed };
+  }
+
+  it('creates the multipart upload with ChecksumAlgorithm CRC64NVME and ChecksumType FULL_OBJECT', async () => {
+    const { s3, of } = recordingS3();
+
+    const plan = await planCopy(
+      { downloadId: DOWNLOAD_ID, key: 'sample/20MB' },
+      {
+        config: {
+          upstream: upstreamConfig(),
+          downloadBucket: 'downloads',
+          downloadTable: 'downloads',
+          partSizeBytes: 5 * MIB,
+          minBytes: 5 * MIB,
+          concurrency: 2,
+        },
+        s3,
+        documentClient: { send: async () => ({}) } as unknown as DynamoDBDocumentClient,
+        logger,
+        signal: new AbortController().signal,
+      },
+    );
+
+    expect(plan).toMatchObject({ mode: 'parallel', copy: { uploadId: 'upload-1' } });
+    expect(of('CreateMultipartUpload')).toHaveLength(1);
+    expect(of('CreateMultipartUpload')[0]?.headers).toMatchObject({
+      'x-amz-checksum-algorithm': 'CRC64NVME',
+      'x-amz-checksum-type': 'FULL_OBJECT',
+    });
+  });
+
+  // WHEN_SUPPORTED is the SDK's default on Lambda; the local stack sets WHEN_REQUIRED.
+  it.each(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const)(
+    'uploads each part whole, with its own CRC64NVME in a header, boundaries inside network chunks and a short last part (checksum calculation %s)',
+    async (calculation) => {
+      const { s3, of } = recordingS3({ requestChecksumCalculation: calculation });
+
+      const result = await worker(s3).result;
+
+      const parts = of('UploadPart');
+      expect(parts.map((part) => part.query.partNumber)).toEqual(['1', '2', '3', '4']);
+      for (const [index, [from, to]] of partBounds.entries()) {
+        const part = parts[index]!;
+        expect(part.bytes?.equals(sampleBytes(from, to))).toBe(true);
+        expect(part.headers['content-length']).toBe(String(to - from));
+        expect(part.headers['x-amz-checksum-crc64nvme']).toBe(crcOf(from, to));
+        // Sent before the body: no other checksum, no trailer, no aws-chunked framing.
+        expect(Object.keys(part.headers).filter((name) => name.startsWith('x-amz-checksum-'))).toEqual([
+          'x-amz-checksum-crc64nvme',
+        ]);
+        expect(part.headers).not.toHaveProperty('x-amz-trailer');
+        expect(part.headers['x-amz-content-sha256']).not.toMatch(/TRAILER|STREAMING/);
+      }
+      expect(result).toMatchObject({ next: SIZE, done: true, crc: crcOf(0, SIZE) });
+    },
+  );
+
+  it('uploads nothing of the part upstream breaks in, keeps the parts before it, and fails as before', async () => {
+    const { s3, of } = recordingS3();
+    const { result, flushed } = worker(s3, `sample/${SIZE}?failAfter=250000`);
+
+    const failure = await result.catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ name: 'UpstreamUnavailableError' });
+    expect(of('UploadPart').map((part) => part.query.partNumber)).toEqual(['1', '2']);
+    expect(flushed.at(-1)).toMatchObject({ next: 2 * PART, crc: crcOf(0, 2 * PART) });
+  });
+
+  function completeInput() {
+    const copy = copySource({ size: SIZE, partSize: PART });
+    return {
+      downloadId: DOWNLOAD_ID,
+      copy,
+      ranges: [
+        {
+          downloadId: DOWNLOAD_ID,
+          copy,
+          range: { index: 0, offset: 0, end: 2 * PART },
+          next: 2 * PART,
+          crc: crcOf(0, 2 * PART),
+          done: true,
+        },
+        {
+          downloadId: DOWNLOAD_ID,
+          copy,
+          range: { index: 1, offset: 2 * PART, end: SIZE },
+          next: SIZE,
+          crc: crcOf(2 * PART, SIZE),
+          done: true,
+        },
+      ],
+    };
+  }
+  const listed = () =>
+    partBounds.map(([from, to], index) => ({
+      PartNumber: index + 1,
+      ETag: `"part-${index + 1}"`,
+      Size: to - from,
+      ChecksumCRC64NVME: crcOf(from, to),
+    }));
+  const running = { get: async () => ({ status: 'RUNNING' }) } as unknown as DownloadStore;
+
+  it("completes with every part's CRC64NVME, the whole file's, ChecksumType FULL_OBJECT and MpuObjectSize", async () => {
+    const { s3, of } = recordingS3({ listParts: listed });
+
+    const object = await completeCopy(completeInput(), { s3, store: running, logger });
+
+    expect(object.checksum).toEqual({ algorithm: 'CRC64NVME', value: crcOf(0, SIZE) });
+    const complete = of('CompleteMultipartUpload');
+    expect(complete).toHaveLength(1);
+    expect(complete[0]?.headers).toMatchObject({
+      'x-amz-checksum-crc64nvme': crcOf(0, SIZE),
+      'x-amz-checksum-type': 'FULL_OBJECT',
+      'x-amz-mp-object-size': String(SIZE),
+    });
+    for (const [index, [from, to]] of partBounds.entries()) {
+      expect(complete[0]?.body).toContain(
+        `<Part><ETag>&quot;part-${index + 1}&quot;</ETag><ChecksumCRC64NVME>${crcOf(from, to)}</ChecksumCRC64NVME><PartNumber>${index + 1}</PartNumber></Part>`,
+      );
+    }
+  });
+
+  it("aborts the upload when the parts' CRC64NVME, as S3 lists them, do not combine into the ranges'", async () => {
+    const { s3, of } = recordingS3({
+      listParts: () =>
+        listed().map((part) => (part.PartNumber === 3 ? { ...part, ChecksumCRC64NVME: crcOf(0, 10) } : part)),
+    });
+
+    const failure = await completeCopy(completeInput(), { s3, store: running, logger }).catch(
+      (error: unknown) => error,
+    );
+
+    expect((failure as Error).message).toMatch(/do not combine/);
+    expect(of('CompleteMultipartUpload')).toHaveLength(0);
+    expect(of('AbortMultipartUpload')).toHaveLength(1);
   });
 });
