@@ -5,17 +5,14 @@ import {
   ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import {
-  fullObjectChecksumCompletion,
-  type ObjectChecksum,
-  toObjectChecksum,
-} from '../checksum/copy-checksums.ts';
+import { fullObjectChecksumCompletion, toObjectChecksum } from '../checksum/copy-checksums.ts';
 import { combineCrc64Nvme, crc64NvmeFromBase64, crc64NvmeToBase64 } from '../checksum/crc64nvme.ts';
 import { verifyAdvertisedDigest } from '../checksum/running-digest.ts';
 import type { Logger } from '../logger.ts';
 import { CopyCancelledError, S3UploadError } from './copy-errors.ts';
 import type { RangeTaskResult } from './copy-range.ts';
 import { partCount } from './copy-ranges.ts';
+import type { CopiedObject } from './object-key.ts';
 import type { CopySource } from './plan-copy.ts';
 import type { DownloadStore } from './store.ts';
 
@@ -27,14 +24,7 @@ export interface CompleteCopyInput {
 }
 
 /** What the completing step returns into `$.object`: the same shape as `FetchToS3`'s answer. */
-export interface CompletedCopy {
-  bucket: string;
-  objectKey: string;
-  size: number;
-  contentType: string;
-  fileName: string;
-  checksum: ObjectChecksum;
-}
+export type CompletedCopy = CopiedObject;
 
 /** The whole file's CRC64NVME from the ranges' CRCs, in file order; throws if they do not tile the file. */
 export function combineRangeCrcs(ranges: readonly RangeTaskResult[], size: number): bigint {

@@ -3,7 +3,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { type AdvertisedDigest, readAdvertisedDigest } from '../checksum/advertised-digest.ts';
 import { CopyChecksums, withObjectChecksums } from '../checksum/copy-checksums.ts';
-import type { ObjectChecksum } from '../checksum/object-checksum.ts';
 import type { FetchConfig } from '../config.ts';
 import { attachmentDisposition, toDownloadFileName } from '../content-disposition.ts';
 import { DeadlineExceededError } from '../deadline.ts';
@@ -17,7 +16,10 @@ import type { ConnectionPoster } from './connections.ts';
 // In their own module, so the parallel copy's functions name them without bundling lib-storage.
 import { CopyCancelledError, CopyTimeoutError, S3UploadError } from './copy-errors.ts';
 import { toProgressMessage } from './messages.ts';
-import { toObjectKey } from './object-key.ts';
+import { type CopiedObject, toObjectKey } from './object-key.ts';
+
+export type { CopiedObject } from './object-key.ts';
+
 import type { WorkflowInput } from './start-download.ts';
 import type { DownloadStore } from './store.ts';
 
@@ -32,17 +34,6 @@ export const COPY_METRICS = {
   /** Size of the copied object (bytes). */
   bytesCopied: 'BytesCopied',
 } as const;
-
-/** What `FetchToS3` returns to the state machine (a reference, never the body). */
-export interface CopiedObject {
-  bucket: string;
-  objectKey: string;
-  size: number;
-  contentType: string;
-  fileName: string;
-  /** The object's full-object CRC64NVME, as stored on it in S3 (`ChecksumMode: ENABLED` returns it). */
-  checksum: ObjectChecksum;
-}
 
 /**
  * Counts bytes as they pass and calls `onProgress` at most once per `intervalMs`. Before the
