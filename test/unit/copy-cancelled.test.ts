@@ -7,13 +7,13 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startS3 } from '../../local/s3.ts';
 import { type SampleUpstream, startSampleUpstream } from '../../local/sample-upstream.ts';
-import type { FetchConfig } from '../../shared/config.ts';
 import { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { CopyCancelledError, copyToS3 } from '../../shared/downloads/copy-to-s3.ts';
 import { toObjectPrefix } from '../../shared/downloads/object-key.ts';
 import type { DownloadRecord, DownloadStatus } from '../../shared/downloads/record.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
 import { localS3Client } from '../helpers/aws.ts';
+import { testFetchConfig } from '../helpers/copy-config.ts';
 
 // A copy outlives its execution when the execution is stopped or times out (Lambda does not stop
 // the invocation). The watcher marks the download FAILED and cleans S3; the copy must then stop and
@@ -73,19 +73,11 @@ describe('copyToS3 for a download settled elsewhere', () => {
 
   function copy(downloadId: string, key: string, store: DownloadStore, progressIntervalMs: number) {
     const [path, query] = key.split('?');
-    const config = {
-      upstream: {
-        baseUrl: new URL(upstream.url),
-        allowedOrigins: new Set([new URL(upstream.url).origin]),
-        headersTimeoutMs: 5_000,
-        bodyTimeoutMs: 5_000,
-      },
-      downloadBucket: BUCKET,
-      downloadTable: 'downloads',
-      webSocketManagementUrl: 'http://ws.local',
+    const config = testFetchConfig(upstream.url, {
       partSizeBytes: 5 * MiB,
       queueSize: 2,
-    } satisfies FetchConfig;
+      downloadBucket: BUCKET,
+    });
     const management = { send: async () => ({}) } as unknown as ApiGatewayManagementApiClient;
     return copyToS3(
       { downloadId, key: path as string, ...(query ? { query } : {}) },

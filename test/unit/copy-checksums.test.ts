@@ -9,10 +9,10 @@ import {
 } from '../../local/sample-upstream.ts';
 import { CopyChecksums } from '../../shared/checksum/copy-checksums.ts';
 import { crc64Nvme, crc64NvmeToBase64 } from '../../shared/checksum/crc64nvme.ts';
-import type { FetchConfig } from '../../shared/config.ts';
 import type { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { copyToS3 } from '../../shared/downloads/copy-to-s3.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
+import { testFetchConfig } from '../helpers/copy-config.ts';
 import { recordingS3 } from '../helpers/recording-s3.ts';
 
 const DOWNLOAD_ID = '5d6e7f80-1a2b-4c3d-9e8f-0a1b2c3d4e5f';
@@ -28,19 +28,7 @@ describe('copyToS3 checksums', () => {
   });
 
   function copy(key: string, s3: S3Client, range?: string) {
-    const config = {
-      upstream: {
-        baseUrl: new URL(upstream.url),
-        allowedOrigins: new Set([new URL(upstream.url).origin]),
-        headersTimeoutMs: 5_000,
-        bodyTimeoutMs: 5_000,
-      },
-      downloadBucket: 'downloads',
-      downloadTable: 'downloads',
-      webSocketManagementUrl: 'http://ws.local',
-      partSizeBytes: PART_SIZE,
-      queueSize: 2,
-    } satisfies FetchConfig;
+    const config = testFetchConfig(upstream.url, { partSizeBytes: PART_SIZE, queueSize: 2 });
     const store = { get: async () => undefined, recordProgress: async () => undefined };
     const [path, query] = key.split('?');
     return copyToS3(

@@ -3,12 +3,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type SampleUpstream, startSampleUpstream } from '../../local/sample-upstream.ts';
-import type { FetchConfig } from '../../shared/config.ts';
 import { removeDownloadLeftovers } from '../../shared/downloads/cleanup.ts';
 import type { ConnectionPoster } from '../../shared/downloads/connections.ts';
 import { copyToS3 } from '../../shared/downloads/copy-to-s3.ts';
 import { toObjectKey, toObjectPrefix } from '../../shared/downloads/object-key.ts';
 import type { DownloadStore } from '../../shared/downloads/store.ts';
+import { testFetchConfig } from '../helpers/copy-config.ts';
 
 const DOWNLOAD_ID = '3c2b1a09-8f7e-4d6c-b5a4-938271605f4e';
 
@@ -95,19 +95,7 @@ describe('copyToS3', () => {
   }
 
   function copy(key: string, deps: { s3: S3Client; store: DownloadStore }) {
-    const config = {
-      upstream: {
-        baseUrl: new URL(upstream.url),
-        allowedOrigins: new Set([new URL(upstream.url).origin]),
-        headersTimeoutMs: 5_000,
-        bodyTimeoutMs: 5_000,
-      },
-      downloadBucket: 'downloads',
-      downloadTable: 'downloads',
-      webSocketManagementUrl: 'http://ws.local',
-      partSizeBytes: 5 * 1024 * 1024,
-      queueSize: 1,
-    } satisfies FetchConfig;
+    const config = testFetchConfig(upstream.url, { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 });
     const [path, query] = key.split('?');
     return copyToS3(
       { downloadId: DOWNLOAD_ID, key: path as string, ...(query ? { query } : {}) },

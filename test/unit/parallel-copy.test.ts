@@ -22,6 +22,7 @@ import type { RangeProgress, RangeState } from '../../shared/downloads/range-pro
 import type { DownloadStore } from '../../shared/downloads/store.ts';
 import { FileTooLargeError } from '../../shared/errors.ts';
 import type { UpstreamResponse } from '../../shared/upstream.ts';
+import { testCopyBase, testUpstreamConfig } from '../helpers/copy-config.ts';
 import { recordingS3 } from '../helpers/recording-s3.ts';
 
 const MIB = 1024 * 1024;
@@ -387,17 +388,7 @@ describe('copyRange', () => {
   });
 
   const SIZE = 20 * MIB;
-  const config = (): CopyRangeConfig => ({
-    upstream: {
-      baseUrl: new URL(upstream.url),
-      allowedOrigins: new Set([new URL(upstream.url).origin]),
-      headersTimeoutMs: 5_000,
-      bodyTimeoutMs: 5_000,
-    },
-    downloadTable: 'downloads',
-    webSocketManagementUrl: 'http://ws.local',
-    workerSeconds: 60,
-  });
+  const config = (): CopyRangeConfig => ({ ...testCopyBase(upstream.url), workerSeconds: 60 });
 
   /** Reads each part's body and answers, or fails the part numbers in `failing` with that error. */
   function fakeS3(failing: Record<number, Error> = {}, onPart?: (partNumber: number) => void) {
@@ -595,12 +586,6 @@ describe("the parallel copy's S3 full-object CRC64NVME, as S3 receives it", () =
   afterAll(async () => {
     await upstream?.close();
   });
-  const upstreamConfig = () => ({
-    baseUrl: new URL(upstream.url),
-    allowedOrigins: new Set([new URL(upstream.url).origin]),
-    headersTimeoutMs: 5_000,
-    bodyTimeoutMs: 5_000,
-  });
   const logger = new Logger({ logLevel: 'SILENT' });
   const crcOf = (from: number, to: number) => crc64NvmeToBase64(crc64Nvme(sampleBytes(from, to)));
   // Not a multiple of any network chunk size: every part boundary falls inside a chunk, and the
@@ -637,12 +622,7 @@ describe("the parallel copy's S3 full-object CRC64NVME, as S3 receives it", () =
         range: { index: 0, offset: 0, end: SIZE },
       },
       {
-        config: {
-          upstream: upstreamConfig(),
-          downloadTable: 'downloads',
-          webSocketManagementUrl: 'http://ws.local',
-          workerSeconds: 60,
-        },
+        config: { ...testCopyBase(upstream.url), workerSeconds: 60 },
         s3,
         progress,
         logger,
@@ -661,7 +641,7 @@ describe("the parallel copy's S3 full-object CRC64NVME, as S3 receives it", () =
       { downloadId: DOWNLOAD_ID, key: 'sample/20MB' },
       {
         config: {
-          upstream: upstreamConfig(),
+          upstream: testUpstreamConfig(upstream.url),
           downloadBucket: 'downloads',
           downloadTable: 'downloads',
           partSizeBytes: 5 * MIB,
