@@ -647,3 +647,34 @@ export async function startRicFunction(options: RicFunctionOptions): Promise<Ric
     },
   };
 }
+
+/** A function error as a handler's caller sees it: `name` is Lambda's `errorType`. */
+export class RicFunctionError extends Error {
+  constructor(errorType: string, errorMessage: string) {
+    super(errorMessage);
+    this.name = errorType;
+  }
+}
+
+/**
+ * One invocation of a function whose response is buffered, as the Lambda service's Invoke answers
+ * it: the handler's result, parsed from the JSON the runtime posted (`null` for none), or a
+ * `RicFunctionError` named after the error type the runtime reported (or `Runtime.ExitError`,
+ * `Sandbox.Timedout` when the process died or ran out of time).
+ */
+export async function invokeForResult(fn: RicFunction, event: unknown): Promise<unknown> {
+  const invocation = fn.invoke(event);
+  const response = await invocation.response;
+  const text = response ? await readText(response.body as IncomingMessage) : undefined;
+  const outcome = await invocation.outcome;
+  if (!outcome.ok) throw new RicFunctionError(outcome.errorType, outcome.errorMessage);
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new RicFunctionError(
+      'Runtime.InvalidResponse',
+      'The function returned a response that is not JSON',
+    );
+  }
+}

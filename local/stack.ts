@@ -22,7 +22,7 @@ import {
   startLambdaService,
 } from './lambda-service.ts';
 import { ensurePageBuilt } from './page.ts';
-import { type RicFunction, startRicFunction } from './ric-runtime.ts';
+import { invokeForResult, type RicFunction, startRicFunction } from './ric-runtime.ts';
 import { LOCAL_CREDENTIALS, startS3 } from './s3.ts';
 import { startSampleUpstreamProcess } from './sample-upstream-process.ts';
 import { createSigV4Authorizer, type LocalAuthMode, type RequestAuthorizer } from './sigv4-auth.ts';
@@ -520,19 +520,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // The browser page's module imports its build: build it first when stale.
     if (functions.has('page')) ensurePageBuilt(log);
-    for (const fn of model.functions) handlers.set(fn.folder, await loadHandler(fn.folder));
-    const handler = (name: string) => handlers.get(name) as AnyHandler;
-
-    // The functions whose responses stream run, with `ric`, under the real Lambda runtime client:
-    // one process per warm environment, each with its own environment.
+    // The functions whose responses stream: with `ric` their responses come from a runtime process.
     const streamingFunctions = new Set([
       ...model.restMethods.filter((method) => method.streaming).map((method) => method.function),
       ...model.functionUrls.filter((url) => url.streaming).map((url) => url.function),
     ]);
+    // With `ric` every function runs under the real Lambda runtime client, bundled as CDK bundles
+    // it: one process per warm execution environment, each with its own environment, started on
+    // demand as Lambda starts them (eight copy workers at once are eight processes). The others
+    // run in this process. The streaming functions are also loaded here, where the gateways learn
+    // from the handler that its response streams.
     const realRuntime = new Map<string, RicFunction>();
-    if (options.runtime === 'ric') {
-      for (const name of streamingFunctions) {
-        const fn = functionOf(name);
+    for (const fn of model.functions) {
+      const name = fn.folder;
+      if (options.runtime === 'ric') {
         const started = await startRicFunction({
           name,
           folder: name as FunctionFolder,
@@ -543,10 +544,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         });
         closers.push(started.close);
         realRuntime.set(name, started);
+        if (!streamingFunctions.has(name)) {
+          handlers.set(name, (event: unknown) => invokeForResult(started, event));
+          continue;
+        }
       }
+      handlers.set(name, await loadHandler(name));
     }
+    const handler = (name: string) => handlers.get(name) as AnyHandler;
     const target = (name: string) => {
-      const invokeStreaming = realRuntime.get(name)?.invoke;
+      const invokeStreaming = streamingFunctions.has(name) ? realRuntime.get(name)?.invoke : undefined;
       return {
         functionName: name,
         handler: handler(name),

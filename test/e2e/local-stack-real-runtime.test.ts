@@ -1,8 +1,10 @@
 /**
- * `LOCAL_RUNTIME=ric npm start`: the local stack runs its streaming functions (stream, router),
- * bundled as CDK bundles them, under the real Lambda runtime client. The whole product must work
- * that way: streaming through both gateways, failures reported without killing a runtime process,
- * and the router starting async downloads with the stack's local AWS endpoints.
+ * `LOCAL_RUNTIME=ric npm start`: the local stack runs every function, bundled as CDK bundles it,
+ * under the real Lambda runtime client, one process per warm execution environment. The whole
+ * product must work that way: streaming through both gateways, failures reported without killing
+ * a runtime process, the router starting async downloads with the stack's local AWS endpoints, the
+ * workflow's functions (parallel copy workers included) invoked as processes of their own, and
+ * their errors reaching the workflow by name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ricAvailability } from '../../local/ric-runtime.ts';
@@ -12,6 +14,7 @@ import { sampleSha256 } from '../helpers/sample-bytes.ts';
 import { openSocket } from '../helpers/ws.ts';
 
 const MB = 1_000_000;
+const MIB = 1024 * 1024;
 const availability = ricAvailability();
 const skip = !availability.ok && !process.env.CI;
 const suiteName = availability.ok
@@ -26,6 +29,10 @@ beforeAll(async () => {
     LOCAL_RUNTIME: 'ric',
     STREAM_MAX_BYTES: String(50 * MB),
     POWERTOOLS_LOG_LEVEL: 'INFO',
+    // 60 MB is copied in parallel: 3 ranges of 5 MiB parts at once.
+    PARALLEL_COPY_MIN_BYTES: String(20 * MIB),
+    PARALLEL_COPY_CONCURRENCY: '3',
+    UPLOAD_PART_SIZE_BYTES: String(5 * MIB),
   });
 }, 120_000);
 
@@ -59,7 +66,7 @@ describe.skipIf(skip)(suiteName, () => {
     expect(stack.logs()).not.toMatch(/Runtime\.ExitError|Runtime exited/);
   });
 
-  it('starts an async download from the router and delivers it', async () => {
+  it('starts an async download from the router and copies it in parallel ranges, each worker a runtime process', async () => {
     const accepted = await getJson(`${stack.endpoints.restApi}/download/sample/60MB`);
     expect(accepted.status).toBe(202);
     const client = await openSocket(accepted.json.webSocketUrl as string);
@@ -67,6 +74,22 @@ describe.skipIf(skip)(suiteName, () => {
       const ready = await client.next('ready', 60_000);
       const file = await download(ready.url as string);
       expect(file.sha256).toBe(sampleSha256(60 * MB));
+    } finally {
+      await client.close();
+    }
+    // The workers' own log lines, from their runtime processes (prefixed with the function's name).
+    const copied = stack.logs().match(/\[copy-range\] .*"message":"range copied"/g) ?? [];
+    expect(copied.length).toBeGreaterThanOrEqual(3);
+    expect(stack.logs()).toMatch(/\[complete-copy\] /);
+  });
+
+  it("ends a download whose digest does not match in failed, the error's name crossing from the runtime process", async () => {
+    const accepted = await getJson(`${stack.endpoints.restApi}/download/sample/30MB?digest=bad&mode=async`);
+    expect(accepted.status).toBe(202);
+    const client = await openSocket(accepted.json.webSocketUrl as string);
+    try {
+      const failed = await client.next('failed', 60_000);
+      expect(failed).toMatchObject({ type: 'failed', error: { code: 'ChecksumMismatch' } });
     } finally {
       await client.close();
     }

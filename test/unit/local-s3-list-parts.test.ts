@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListPartsCommand,
   type S3Client,
   UploadPartCommand,
@@ -19,8 +21,8 @@ import { localS3Client } from '../helpers/aws.ts';
 const BUCKET = 'downloads';
 const MIB = 1024 * 1024;
 
-/** ListParts, which s3rver lacks and the parallel copy's completing step calls (`local/s3.ts`). */
-describe('the local S3 ListParts', () => {
+/** ListParts and AbortMultipartUpload, which s3rver lacks, and its CompleteMultipartUpload, replaced and the parallel copy's completing step calls (`local/s3.ts`). */
+describe('the local S3 multipart operations', () => {
   let directory: string;
   let s3Server: LocalS3;
   let s3: S3Client;
@@ -110,6 +112,54 @@ describe('the local S3 ListParts', () => {
       { PartNumber: 2, ChecksumCRC64NVME: undefined },
     ]);
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId }));
+  });
+
+  it("completes an upload with the listed parts joined in order and S3's multipart ETag, and forgets the upload", async () => {
+    const Key = 'downloads/w/file.bin';
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key, ContentType: 'application/zip' }),
+    );
+    // Parts sent out of order; the object is joined in part-number order.
+    const parts = [Buffer.alloc(5 * MIB + 7, 1), Buffer.alloc(5 * MIB, 2), Buffer.from('the end')];
+    const etags = new Map<number, string | undefined>();
+    for (const number of [3, 1, 2]) {
+      const answer = await s3.send(
+        new UploadPartCommand({ Bucket: BUCKET, Key, UploadId, PartNumber: number, Body: parts[number - 1] }),
+      );
+      etags.set(number, answer.ETag);
+    }
+
+    const completed = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: BUCKET,
+        Key,
+        UploadId,
+        MultipartUpload: {
+          Parts: [1, 2, 3].map((PartNumber) => ({ PartNumber, ETag: etags.get(PartNumber) })),
+        },
+      }),
+    );
+
+    // S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then "-" and the count.
+    const ofEtags = createHash('md5');
+    for (const part of parts) ofEtags.update(createHash('md5').update(part).digest());
+    const expectedEtag = `"${ofEtags.digest('hex')}-3"`;
+    expect(completed.ETag).toBe(expectedEtag);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key }));
+    expect(head).toMatchObject({
+      ETag: expectedEtag,
+      ContentLength: 10 * MIB + 14,
+      ContentType: 'application/zip',
+    });
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+    const body = Buffer.from(
+      await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
+    expect(body.equals(Buffer.concat(parts))).toBe(true);
+    const again = await s3
+      .send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId }))
+      .catch((error: unknown) => error);
+    expect(again).toMatchObject({ name: 'NoSuchUpload' });
   });
 
   it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {

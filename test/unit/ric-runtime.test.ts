@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RicFunction, ricAvailability, startRicFunction } from '../../local/ric-runtime.ts';
+import {
+  invokeForResult,
+  type RicFunction,
+  RicFunctionError,
+  ricAvailability,
+  startRicFunction,
+} from '../../local/ric-runtime.ts';
 import { sampleBytes } from '../fixtures/ric-handlers/sample.mjs';
 import { type ReadInvocation, readInvocation } from '../helpers/invocation.ts';
 
@@ -248,6 +254,17 @@ describe.skipIf(!runnable)(title, () => {
       errorMessage: 'bad input',
       crashed: false,
     });
+  });
+
+  it("gives a buffered function's result, or its error named after the error type, as Invoke does", async () => {
+    const fn = await start('buffered.handler');
+
+    const result = await invokeForResult(fn, {});
+    const failure = await invokeForResult(fn, { fail: true }).catch((error: unknown) => error);
+
+    expect(result).toEqual({ pid: fn.processes()[0] });
+    expect(failure).toBeInstanceOf(RicFunctionError);
+    expect(failure).toMatchObject({ name: 'TypeError', message: 'bad input' });
   });
 
   it('close() ends invocations in flight and environments still starting, leaving no process', async () => {
