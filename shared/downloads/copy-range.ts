@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { fullObjectChecksumBody } from '../checksum/copy-checksums.ts';
+import { fullObjectChecksumBody, withUnsignedPayload } from '../checksum/copy-checksums.ts';
 import {
   Crc64Nvme,
   combineCrc64Nvme,
@@ -166,6 +166,9 @@ export async function copyRange(
 ): Promise<RangeTaskResult> {
   const { copy, range } = task;
   const { logger, progress } = deps;
+  const invokedAt = Date.now();
+  /** When upstream's first body byte arrived, for the log. */
+  let firstByteAt: number | undefined;
   const loaded = await progress.load();
   if (loaded.settled) throw new CopyCancelledError('The download ended before this range was copied');
   let next = task.next ?? range.offset;
@@ -204,15 +207,17 @@ export async function copyRange(
   const uploadPart = async (partStart: number, body: Buffer, partCrc: bigint): Promise<void> => {
     try {
       await deps.s3.send(
-        new UploadPartCommand({
-          Bucket: copy.bucket,
-          Key: copy.objectKey,
-          UploadId: copy.uploadId,
-          PartNumber: partNumberAt(partStart, copy.partSize),
-          Body: body,
-          ContentLength: body.length,
-          ...fullObjectChecksumBody(crc64NvmeToBase64(partCrc)),
-        }),
+        withUnsignedPayload(
+          new UploadPartCommand({
+            Bucket: copy.bucket,
+            Key: copy.objectKey,
+            UploadId: copy.uploadId,
+            PartNumber: partNumberAt(partStart, copy.partSize),
+            Body: body,
+            ContentLength: body.length,
+            ...fullObjectChecksumBody(crc64NvmeToBase64(partCrc)),
+          }),
+        ),
         { abortSignal: stop },
       );
     } catch (error) {
@@ -261,6 +266,7 @@ export async function copyRange(
           partCrc.update(chunk);
           passed += chunk.length;
           reached = Math.max(reached, partStart + passed);
+          firstByteAt ??= Date.now();
           progress.report(state());
         });
       } catch (error) {
@@ -302,6 +308,9 @@ export async function copyRange(
     to: next,
     end: range.end,
     parts: partsDone,
+    // From this invocation's start: upstream's first byte, and the end.
+    firstByteMs: firstByteAt === undefined ? null : firstByteAt - invokedAt,
+    durationMs: Date.now() - invokedAt,
   });
   return result();
 }

@@ -60,21 +60,35 @@ describe('CRC-64/NVME', () => {
     }
   });
 
-  it('gives the same values reading single bytes as reading 32-bit words', () => {
-    const bytes = randomBytes(5000);
-    for (const [start, end] of [
-      [0, 5000],
-      [1, 4999],
-      [3, 10],
-      [2, 2],
-    ] as const) {
-      const words = new Crc64Nvme({ wordReads: true });
-      const singleBytes = new Crc64Nvme({ wordReads: false });
-      words.update(bytes.subarray(start, end));
-      singleBytes.update(bytes.subarray(start, end));
-      expect(singleBytes.digest()).toBe(words.digest());
-      expect(singleBytes.digest()).toBe(bitwiseCrc64Nvme(bytes.subarray(start, end)));
+  it('matches the bitwise definition for every length and start offset around a 16-byte step', () => {
+    const bytes = randomBytes(80);
+    for (let start = 0; start < 17; start++) {
+      for (let end = start; end <= bytes.length; end++) {
+        const slice = bytes.subarray(start, end);
+        expect(crc64Nvme(slice)).toBe(bitwiseCrc64Nvme(slice));
+      }
     }
+  });
+
+  it('matches the bitwise definition across chunks larger than the module takes in one call (1 MiB)', () => {
+    const bytes = randomBytes(1024 * 1024 + 4099);
+    const crc = new Crc64Nvme();
+    crc.update(bytes.subarray(0, 3));
+    crc.update(bytes.subarray(3));
+    expect(crc.digest()).toBe(bitwiseCrc64Nvme(bytes));
+  });
+
+  it('keeps separate instances separate while they alternate', () => {
+    const first = randomBytes(5000);
+    const second = randomBytes(5000);
+    const a = new Crc64Nvme();
+    const b = new Crc64Nvme();
+    for (let offset = 0; offset < 5000; offset += 1000) {
+      a.update(first.subarray(offset, offset + 1000));
+      b.update(second.subarray(offset, offset + 1000));
+    }
+    expect(a.digest()).toBe(crc64Nvme(first));
+    expect(b.digest()).toBe(crc64Nvme(second));
   });
 
   it('reads a chunk that is a view at an odd offset of a larger buffer', () => {
