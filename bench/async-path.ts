@@ -1,8 +1,9 @@
 /**
  * The async section: a large download through the async path (router, DynamoDB record, Step
  * Functions copy to S3, WebSocket `ready`) against a plain lib-storage `Upload` of the same bytes
- * to the same local S3, and the stack's memory meanwhile; the parallel ranged copy against the
- * single-stream copy of the same file, unthrottled and with upstream throttled per connection.
+ * to the same local S3, split into its phases (`bench/async-phases.ts`), and the stack's memory
+ * meanwhile, also for one much larger download; the parallel ranged copy against the single-stream
+ * copy of the same file, unthrottled and with upstream throttled per connection.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,17 @@ import { SETTINGS } from '../shared/settings.ts';
 import { getJson } from '../test/helpers/http.ts';
 import type { RunningStack } from '../test/helpers/local-stack.ts';
 import { openSocket, type RecordingSocket } from '../test/helpers/ws.ts';
+import {
+  type ClientMoments,
+  describePhases,
+  describePlan,
+  duration,
+  type ParallelCopyPhases,
+  PHASE_LOG_LINES,
+  type PlainUploadTiming,
+  phaseRows,
+  toParallelCopyPhases,
+} from './async-phases.ts';
 import { ownStartSpread, type PeakRss, settledRss, summarizeMemory, watchPeakRss } from './proc-memory.ts';
 import {
   BenchError,
@@ -29,6 +41,7 @@ import {
   toSample,
 } from './report.ts';
 import type { BenchSettings } from './settings.ts';
+import { type StackLog, type StackLogLine, watchStackLog } from './stack-log.ts';
 import { downloadSample } from './streaming.ts';
 
 /** Pinned for both the stack's copy step and the baseline `Upload` (they are also the defaults). */
@@ -56,6 +69,22 @@ interface AsyncRun {
   memory: PeakRss;
   progressMessages: number;
   ready: ReadyMessage;
+  /** The functions' log lines of this download, up to `MarkReady`'s. */
+  lines: StackLogLine[];
+  /** A parallel copy's phases; none for a single-stream copy. */
+  phases: ParallelCopyPhases | undefined;
+}
+
+interface PlainUploadRun extends PlainUploadTiming {
+  memory: PeakRss;
+}
+
+/** The running stack, as the async section reaches it. */
+interface AsyncTarget {
+  stack: RunningStack;
+  stackPid: number;
+  s3: S3Client;
+  stackLog: StackLog;
 }
 
 /** Resolves with the `ready` message; rejects on `failed`, on close, or after `timeoutMs`. */
@@ -90,35 +119,57 @@ function waitForReady(client: RecordingSocket, timeoutMs: number): Promise<Ready
   });
 }
 
-/** One async download as a browser would do it: 202, connect to the returned `webSocketUrl` (it carries the download token), wait for `ready`. */
-async function runAsyncDownload(
-  stack: RunningStack,
-  stackPid: number,
-  sample: Sample,
-  query = '',
-): Promise<AsyncRun> {
+/**
+ * One async download as a browser would do it: 202, connect to the returned `webSocketUrl` (it
+ * carries the download token), wait for `ready`. Notes the moments the client sees on the machine's
+ * clock and takes the download's log lines, for the phases of a parallel copy.
+ */
+async function runAsyncDownload(target: AsyncTarget, sample: Sample, query = ''): Promise<AsyncRun> {
+  const { stack, stackPid, stackLog } = target;
   await sleep(250);
   const watch = watchPeakRss(stackPid);
   const started = performance.now();
+  const requestAt = Date.now();
   let client: RecordingSocket | undefined;
+  let firstProgress: number | undefined;
   const path = `/download/sample/${sample.name}${query ? `?${query}` : ''}`;
   try {
     const accepted = await getJson(`${stack.endpoints.restApi}${path}`);
+    const acceptedAt = Date.now();
     if (accepted.status !== 202 || typeof accepted.json.webSocketUrl !== 'string') {
       throw new BenchError(`GET ${path}: ${accepted.status} ${JSON.stringify(accepted.json)}`);
     }
-    client = await openSocket(accepted.json.webSocketUrl);
-    const ready = await waitForReady(client, READY_TIMEOUT_MS);
+    const socket = await openSocket(accepted.json.webSocketUrl);
+    client = socket;
+    // After the helper's own listener, so `messages` already holds the new message.
+    socket.socket.on('message', () => {
+      if (firstProgress === undefined && socket.messages.at(-1)?.type === 'progress')
+        firstProgress = Date.now();
+    });
+    const ready = await waitForReady(socket, READY_TIMEOUT_MS);
+    const readyReceived = Date.now();
     const totalMs = performance.now() - started;
     const memory = watch.stop();
     if (ready.size !== sample.bytes)
       throw new BenchError(`ready.size ${ready.size}, expected ${sample.bytes}`);
-    const progressMessages = client.messages.filter((message) => message.type === 'progress').length;
+    const progressMessages = socket.messages.filter((message) => message.type === 'progress').length;
+    const lines = await stackLog.take(ready.downloadId, PHASE_LOG_LINES.markedReady);
+    const moments: ClientMoments = {
+      request: requestAt,
+      accepted: acceptedAt,
+      firstProgress,
+      readyReceived,
+      progressMessages,
+    };
+    const phases = lines.some((line) => line.message === PHASE_LOG_LINES.planned)
+      ? toParallelCopyPhases(moments, lines)
+      : undefined;
     log(
       `async ${sample.name}${query ? `?${query}` : ''}: ready after ${seconds(totalMs)}, ${progressMessages} progress messages, ` +
-        `memory ${mib(memory.before)} → peak ${mib(memory.peak)}`,
+        `memory ${mib(memory.before)} → peak ${mib(memory.peak)}` +
+        (phases ? `; ${describePlan(phases)}: ${describePhases(phases)}` : '; single-stream copy'),
     );
-    return { totalMs, memory, progressMessages, ready };
+    return { totalMs, memory, progressMessages, ready, lines, phases };
   } finally {
     watch.stop();
     await client?.close();
@@ -131,12 +182,7 @@ async function runAsyncDownload(
  * local S3. Returns its duration and the stack's memory growth meanwhile (its S3 emulator's alone:
  * the bench process runs the upload, and the sample upstream is a process of its own).
  */
-async function runPlainUpload(
-  stack: RunningStack,
-  stackPid: number,
-  s3: S3Client,
-  sample: Sample,
-): Promise<{ totalMs: number; memory: PeakRss }> {
+async function runPlainUpload({ stack, stackPid, s3 }: AsyncTarget, sample: Sample): Promise<PlainUploadRun> {
   const bucket = stack.endpoints.bucket as string;
   const key = `bench/${randomUUID()}/sample-${sample.name}.bin`;
   await sleep(250);
@@ -161,17 +207,24 @@ async function runPlainUpload(
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
     });
+    // lib-storage reports progress as each part is stored; after the last, it completes the upload.
+    let partsStoredAt = started;
+    upload.on('httpUploadProgress', () => {
+      partsStoredAt = performance.now();
+    });
     await upload.done();
-    const totalMs = performance.now() - started;
+    const done = performance.now();
+    const totalMs = done - started;
     const memory = watch.stop();
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     if (head.ContentLength !== sample.bytes) {
       throw new BenchError(`plain Upload stored ${head.ContentLength} bytes, expected ${sample.bytes}`);
     }
     log(
-      `plain Upload ${sample.name}: ${seconds(totalMs)}, stack memory ${mib(memory.before)} → peak ${mib(memory.peak)}`,
+      `plain Upload ${sample.name}: ${seconds(totalMs)} (completing ${duration(done - partsStoredAt)}), ` +
+        `stack memory ${mib(memory.before)} → peak ${mib(memory.peak)}`,
     );
-    return { totalMs, memory };
+    return { totalMs, completeMs: done - partsStoredAt, memory };
   } finally {
     watch.stop();
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
@@ -182,12 +235,7 @@ async function runPlainUpload(
  * Downloads the object behind a `ready` URL, checks its sha256, then deletes it so the run keeps at
  * most one large object on disk (the stack removes its data directory on exit anyway).
  */
-async function verifyReadyObject(
-  stack: RunningStack,
-  s3: S3Client,
-  run: AsyncRun,
-  sample: Sample,
-): Promise<void> {
+async function verifyReadyObject({ stack, s3 }: AsyncTarget, run: AsyncRun, sample: Sample): Promise<void> {
   const started = performance.now();
   await downloadSample(run.ready.url, sample);
   log(`ready URL of ${sample.name}: sha256 ok in ${seconds(performance.now() - started)}`);
@@ -206,8 +254,10 @@ export interface AsyncSection {
 
 /**
  * One warm-up async download, then `asyncRounds` rounds of: small async, plain `Upload` of the
- * large sample, large async; odd rounds in reverse. Memory drifts over a run, so neither size
- * always goes first, and neither large transfer always follows the other.
+ * large sample, large async, large single-stream; odd rounds in reverse. Memory drifts over a run,
+ * so neither size always goes first, and neither large transfer always follows the other. After
+ * the middle round, one async download of the huge sample, for the parallel copy's memory at
+ * another size. The functions' log lines (read from the stack's stdout) split the large runs.
  */
 export async function measureAsyncPath(
   stack: RunningStack,
@@ -215,40 +265,63 @@ export async function measureAsyncPath(
   s3: S3Client,
   settings: BenchSettings,
 ): Promise<AsyncSection> {
-  const { asyncSmall: small, asyncLarge: large, asyncRounds: rounds } = settings;
+  const stdout = stack.process.stdout;
+  if (!stdout) throw new BenchError('the stack process has no stdout to read its log from');
+  const stackLog = watchStackLog(stdout);
+  try {
+    return await measureSeries({ stack, stackPid, s3, stackLog }, settings);
+  } finally {
+    stackLog.close();
+  }
+}
+
+async function measureSeries(target: AsyncTarget, settings: BenchSettings): Promise<AsyncSection> {
+  const { asyncSmall: small, asyncLarge: large, asyncHuge: huge, asyncRounds: rounds } = settings;
   log(`warm-up: one async ${small.name} download`);
-  const warmUp = await runAsyncDownload(stack, stackPid, small);
-  await verifyReadyObject(stack, s3, warmUp, small);
+  const warmUp = await runAsyncDownload(target, small);
+  await verifyReadyObject(target, warmUp, small);
   const smallRuns: AsyncRun[] = [];
   const largeRuns: AsyncRun[] = [];
   const singleStreamMs: number[] = [];
-  const plainMs: number[] = [];
-  let plainMemory: PeakRss | undefined;
-  const start = await settledRss(stackPid);
+  const plainRuns: PlainUploadRun[] = [];
+  let hugeRun: AsyncRun | undefined;
+  // In the middle of the series, so that memory's drift over the run favours neither size.
+  const hugeAfterRound = Math.floor((rounds - 1) / 2);
+  const start = await settledRss(target.stackPid);
   for (let round = 0; round < rounds; round++) {
     const steps = ['small', 'plain', 'large', 'single'] as const;
     for (const step of round % 2 === 0 ? steps : [...steps].reverse()) {
       if (step === 'single') {
-        const run = await runAsyncDownload(stack, stackPid, large, SINGLE_STREAM_QUERY);
+        const run = await runAsyncDownload(target, large, SINGLE_STREAM_QUERY);
         singleStreamMs.push(run.totalMs);
-        await verifyReadyObject(stack, s3, run, large);
+        await verifyReadyObject(target, run, large);
       } else if (step === 'plain') {
-        const plain = await runPlainUpload(stack, stackPid, s3, large);
-        plainMs.push(plain.totalMs);
-        if (!plainMemory || plain.memory.growth > plainMemory.growth) plainMemory = plain.memory;
+        plainRuns.push(await runPlainUpload(target, large));
       } else {
         const sample = step === 'small' ? small : large;
-        const run = await runAsyncDownload(stack, stackPid, sample);
+        const run = await runAsyncDownload(target, sample);
         (step === 'small' ? smallRuns : largeRuns).push(run);
-        await verifyReadyObject(stack, s3, run, sample);
+        await verifyReadyObject(target, run, sample);
       }
     }
+    if (round === hugeAfterRound) {
+      log(`one async ${huge.name} download, for the parallel copy's memory`);
+      hugeRun = await runAsyncDownload(target, huge);
+      await verifyReadyObject(target, hugeRun, huge);
+    }
   }
+  if (!hugeRun) throw new BenchError(`no async ${huge.name} download ran`);
+  const plainMs = plainRuns.map((run) => run.totalMs);
+  const plainGrowth = Math.max(0, ...plainRuns.map((run) => run.memory.growth));
 
   const asyncMs = median(largeRuns.map((run) => run.totalMs));
   const smallCopies = smallRuns.map((run) => run.memory);
   const largeCopies = largeRuns.map((run) => run.memory);
   const copies = summarizeMemory(start, smallCopies, largeCopies);
+  const hugeGrowth = Math.max(0, hugeRun.memory.peak - start);
+  const largePhases = largeRuns.map((run) => parallelPhases(run, large));
+  const hugePhases = parallelPhases(hugeRun, huge);
+  const largePlans = [...new Set(largePhases.map(describePlan))].join('; ');
   const progressMessages = largeRuns.map((run) => run.progressMessages).join(', ');
   const partsInFlight = `${PART_SIZE_BYTES / MiB} MiB × (${QUEUE_SIZE} + 1)`;
   const rows: Row[] = [
@@ -266,6 +339,7 @@ export async function measureAsyncPath(
         `plain \`Upload\` of the same bytes to the same S3 (${PART_SIZE_BYTES / MiB} MiB parts, queue ${QUEUE_SIZE}), ` +
         `median of ${rounds}: ${seconds(median(plainMs))}; value = its time ÷ the async time; aim ≥ 0.90×`,
     },
+    ...phaseRows(large.label, largePhases, plainRuns),
     {
       measure: `Stack peak RSS growth, async ${small.label}`,
       value: mib(copies.smallGrowth),
@@ -280,7 +354,7 @@ export async function measureAsyncPath(
       note:
         `same runs as the timing: median peak ${mib(copies.largePeak)} − ${mib(copies.start)} before the series; per run over ` +
         `its own start: ${ownStartSpread(largeCopies)}; during the plain \`Upload\` the stack (its S3 emulator) ` +
-        `grew at most ${mib(plainMemory?.growth ?? 0)}`,
+        `grew at most ${mib(plainGrowth)}`,
     },
     {
       measure: `Async memory, ${large.label} ÷ ${small.label}`,
@@ -289,15 +363,42 @@ export async function measureAsyncPath(
         `aim: flat (≈ 1×); ${small.label} is copied as one stream, which buffers about ${partsInFlight} ` +
         `whatever the size; ${large.label} (above \`parallelCopyMinBytes\`) in parallel ranges, each streamed part by part`,
     },
+    {
+      measure: `Stack peak RSS growth, async ${huge.label}`,
+      value: mib(hugeGrowth),
+      note:
+        `one run, after round ${hugeAfterRound + 1} of ${rounds}: peak ${mib(hugeRun.memory.peak)} − ${mib(start)} before the series; over its own start: ` +
+        `${mib(hugeRun.memory.growth)}; request → \`ready\` ${seconds(hugeRun.totalMs)} (${describePlan(hugePhases)}); ` +
+        'the ready URL serves the right sha256',
+    },
+    {
+      measure: `Parallel copy memory, ${huge.label} ÷ ${large.label}`,
+      value: memoryRatio(hugeGrowth, copies.largeGrowth),
+      note:
+        `aim: flat (≈ 1×); both above \`parallelCopyMinBytes\`, copied in parallel ranges (${describePlan(hugePhases)} ` +
+        `vs ${largePlans}), each worker holding two parts at a time whatever the size`,
+    },
   ];
   rows.push(
-    ...(await compareParallelCopy(stack, stackPid, s3, settings, {
+    ...(await compareParallelCopy(target, settings, {
       parallelMs: asyncMs,
       singleStreamMs: median(singleStreamMs),
     })),
   );
-  const usedHighWaterMark = [...smallCopies, ...largeCopies].every((run) => run.usedHighWaterMark);
+  const usedHighWaterMark = [...smallCopies, ...largeCopies, hugeRun.memory].every(
+    (memory) => memory.usedHighWaterMark,
+  );
   return { rows, usedHighWaterMark };
+}
+
+/** The phases of a download the rows take for a parallel copy. */
+function parallelPhases(run: AsyncRun, sample: Sample): ParallelCopyPhases {
+  if (!run.phases) {
+    throw new BenchError(
+      `async ${sample.name} was not copied in parallel ranges (log lines: ${JSON.stringify(run.lines.map((line) => line.message))})`,
+    );
+  }
+  return run.phases;
 }
 
 /**
@@ -306,19 +407,17 @@ export async function measureAsyncPath(
  * each; 2 GB, 500 MB with `BENCH_QUICK=1`), where the parallel copy's connections add up.
  */
 async function compareParallelCopy(
-  stack: RunningStack,
-  stackPid: number,
-  s3: S3Client,
+  target: AsyncTarget,
   settings: BenchSettings,
   timed: { parallelMs: number; singleStreamMs: number },
 ): Promise<Row[]> {
   const { parallelMs, singleStreamMs } = timed;
   const throttled = toSample(settings.quick ? '500MB' : '2GB');
   const rate = `rate=${THROTTLE_BYTES_PER_SECOND}`;
-  const parallel = await runAsyncDownload(stack, stackPid, throttled, rate);
-  await verifyReadyObject(stack, s3, parallel, throttled);
-  const single = await runAsyncDownload(stack, stackPid, throttled, `${rate}&${SINGLE_STREAM_QUERY}`);
-  await verifyReadyObject(stack, s3, single, throttled);
+  const parallel = await runAsyncDownload(target, throttled, rate);
+  await verifyReadyObject(target, parallel, throttled);
+  const single = await runAsyncDownload(target, throttled, `${rate}&${SINGLE_STREAM_QUERY}`);
+  await verifyReadyObject(target, single, throttled);
   const ranges = SETTINGS.parallelCopyConcurrency.default;
   const { asyncLarge: large, asyncRounds: rounds } = settings;
   // Locally every copy goes through one process (the functions and the S3 emulator): the throttled

@@ -3,6 +3,7 @@
  * one `BENCH_*` variable per setting over either. Read once, at start; a bad value stops the run.
  */
 import { DEFAULT_STREAM_MAX_BYTES } from '../shared/config.ts';
+import { SETTINGS as PRODUCT_SETTINGS } from '../shared/settings.ts';
 import { BenchError, type Sample, toSample } from './report.ts';
 
 /** The parts of a run; `BENCH_SECTIONS` picks some (all by default). */
@@ -29,6 +30,8 @@ export interface BenchSettings {
   memoryRounds: number;
   asyncLarge: Sample;
   asyncSmall: Sample;
+  /** One async download of this size after the series, for the parallel copy's memory against `asyncLarge`'s. */
+  asyncHuge: Sample;
   /** Async downloads of each size, and plain uploads, after one warm-up. */
   asyncRounds: number;
   /** Fresh runtime processes started per function (and for the empty handler). */
@@ -45,6 +48,7 @@ const SETTINGS = {
   memoryRounds: { variable: 'BENCH_MEMORY_ROUNDS', full: 7, quick: 2 },
   asyncLarge: { variable: 'BENCH_ASYNC_SIZE', full: '1GB', quick: '500MB' },
   asyncSmall: { variable: 'BENCH_ASYNC_SMALL_SIZE', full: '250MB', quick: '250MB' },
+  asyncHuge: { variable: 'BENCH_ASYNC_HUGE_SIZE', full: '4GB', quick: '1GB' },
   asyncRounds: { variable: 'BENCH_ASYNC_ROUNDS', full: 2, quick: 1 },
   coldStartRounds: { variable: 'BENCH_COLD_START_ROUNDS', full: 7, quick: 2 },
 } as const;
@@ -98,6 +102,7 @@ export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSe
     memoryRounds: rounds(env, 'memoryRounds', quick),
     asyncLarge: sample(env, 'asyncLarge', quick),
     asyncSmall: sample(env, 'asyncSmall', quick),
+    asyncHuge: sample(env, 'asyncHuge', quick),
     asyncRounds: rounds(env, 'asyncRounds', quick),
     coldStartRounds: rounds(env, 'coldStartRounds', quick),
   };
@@ -114,6 +119,16 @@ export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSe
     throw new BenchError('the small stream sample must be smaller than the large one');
   if (settings.asyncSmall.bytes >= settings.asyncLarge.bytes)
     throw new BenchError('the small async sample must be smaller than the large one');
+  if (settings.asyncLarge.bytes >= settings.asyncHuge.bytes)
+    throw new BenchError(
+      `${SETTINGS.asyncHuge.variable} must be larger than ${SETTINGS.asyncLarge.variable}`,
+    );
+  // The phase and parallel-copy rows read the parallel copy's log lines.
+  const parallelMin = PRODUCT_SETTINGS.parallelCopyMinBytes.default;
+  if (settings.asyncLarge.bytes < parallelMin)
+    throw new BenchError(
+      `${SETTINGS.asyncLarge.variable} must reach parallelCopyMinBytes (${parallelMin} bytes): its rows measure the parallel copy`,
+    );
   return settings;
 }
 
