@@ -74,6 +74,11 @@ const S3rver = require('@20minutes/s3rver') as S3rverConstructor;
 const AWSAccount = require('@20minutes/s3rver/lib/models/account.js') as {
   registry: Map<string, unknown>;
 };
+/** s3rver's error: its code picks the status (InvalidPart, InvalidPartOrder: 400) and the XML body. */
+const S3Error = require('@20minutes/s3rver/lib/models/error.js') as new (
+  code: string,
+  message: string,
+) => Error;
 
 /**
  * Starts @20minutes/s3rver with the buckets configured, on 127.0.0.1. s3rver verifies SigV4 (header
@@ -211,9 +216,25 @@ async function joinParts(
       (text) => JSON.parse(text) as Record<string, unknown>,
     ),
   ]);
-  const numbers = parts.map((part) => part.number).sort((a, b) => a - b);
+  // As S3: parts listed in ascending order, each one uploaded and named by its ETag.
+  const numbers = parts.map((part) => part.number);
+  if (numbers.some((number, index) => index > 0 && number <= (numbers[index - 1] as number))) {
+    throw new S3Error(
+      'InvalidPartOrder',
+      'The list of parts was not in ascending order. Parts must be ordered by part number.',
+    );
+  }
   const partMd5s = await Promise.all(
-    numbers.map(async (number) => (await readFile(join(uploadDirectory, `${number}.md5`), 'utf8')).trim()),
+    parts.map(async (part) => {
+      const md5 = await readFile(join(uploadDirectory, `${part.number}.md5`), 'utf8').catch(() => undefined);
+      if (md5?.trim() !== part.etag) {
+        throw new S3Error(
+          'InvalidPart',
+          "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.",
+        );
+      }
+      return md5.trim();
+    }),
   );
   const objectPath = store.getResourcePath(bucket, key, 'object');
   await mkdir(dirname(objectPath), { recursive: true });

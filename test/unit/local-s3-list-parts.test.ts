@@ -162,6 +162,50 @@ describe('the local S3 multipart operations', () => {
     expect(again).toMatchObject({ name: 'NoSuchUpload' });
   });
 
+  it('refuses a completion naming a part never uploaded or with another ETag (InvalidPart), or out of order (InvalidPartOrder), and keeps the upload', async () => {
+    const Key = 'downloads/v/file.bin';
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
+    const etags: string[] = [];
+    for (const PartNumber of [1, 2]) {
+      const answer = await s3.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key,
+          UploadId,
+          PartNumber,
+          Body: Buffer.alloc(5 * MIB, PartNumber),
+        }),
+      );
+      etags.push(answer.ETag ?? '');
+    }
+    const complete = (Parts: { PartNumber: number; ETag: string }[]) =>
+      s3
+        .send(
+          new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId, MultipartUpload: { Parts } }),
+        )
+        .catch((error: unknown) => error);
+
+    const missing = await complete([
+      { PartNumber: 1, ETag: etags[0] as string },
+      { PartNumber: 3, ETag: etags[1] as string },
+    ]);
+    const otherEtag = await complete([
+      { PartNumber: 1, ETag: etags[1] as string },
+      { PartNumber: 2, ETag: etags[1] as string },
+    ]);
+    const outOfOrder = await complete([
+      { PartNumber: 2, ETag: etags[1] as string },
+      { PartNumber: 1, ETag: etags[0] as string },
+    ]);
+
+    expect(missing).toMatchObject({ name: 'InvalidPart', $metadata: { httpStatusCode: 400 } });
+    expect(otherEtag).toMatchObject({ name: 'InvalidPart' });
+    expect(outOfOrder).toMatchObject({ name: 'InvalidPartOrder', $metadata: { httpStatusCode: 400 } });
+    const { Parts } = await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId }));
+    expect(Parts?.map((part) => part.PartNumber)).toEqual([1, 2]);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId }));
+  });
+
   it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {
     const Key = 'downloads/y/file.bin';
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
