@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -238,25 +238,34 @@ async function joinParts(
   );
   const objectPath = store.getResourcePath(bucket, key, 'object');
   await mkdir(dirname(objectPath), { recursive: true });
-  const output = await open(objectPath, 'w');
-  const buffer = Buffer.allocUnsafe(JOIN_CHUNK_BYTES);
+  // Joined beside the object and renamed over it at the end: a join that fails half-way (a full
+  // disk) leaves no truncated object behind, and an object already at the key stays as it was.
+  const joining = `${objectPath}.joining-${uploadId}`;
   let size = 0;
   try {
-    for (const number of numbers) {
-      const part = await open(join(uploadDirectory, String(number)), 'r');
-      try {
-        for (;;) {
-          const { bytesRead } = await part.read(buffer, 0, buffer.length, null);
-          if (bytesRead === 0) break;
-          await output.write(buffer, 0, bytesRead);
-          size += bytesRead;
+    const output = await open(joining, 'w');
+    const buffer = Buffer.allocUnsafe(JOIN_CHUNK_BYTES);
+    try {
+      for (const number of numbers) {
+        const part = await open(join(uploadDirectory, String(number)), 'r');
+        try {
+          for (;;) {
+            const { bytesRead } = await part.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) break;
+            await output.write(buffer, 0, bytesRead);
+            size += bytesRead;
+          }
+        } finally {
+          await part.close();
         }
-      } finally {
-        await part.close();
       }
+    } finally {
+      await output.close();
     }
-  } finally {
-    await output.close();
+    await rename(joining, objectPath);
+  } catch (error) {
+    await rm(joining, { force: true });
+    throw error;
   }
   const etagOfEtags = createHash('md5');
   for (const md5 of partMd5s) etagOfEtags.update(Buffer.from(md5, 'hex'));

@@ -5,7 +5,7 @@
 // missing before a minute of compiling fails on it. Prints one line; exits non-zero on failure.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,8 @@ const PREFIX = 'setup:lambda-runtime:';
 /** Held while one run installs: two `npm ci` in one directory at once break each other's builds. */
 const LOCK_DIR = path.join(TOOL_DIR, '.installing');
 const LOCK_WAIT_MS = 15 * 60_000;
+/** How long a new lock may lack its owner's pid before it counts as stale. */
+const LOCK_PID_GRACE_MS = 5_000;
 
 const started = performance.now();
 const seconds = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -93,12 +95,16 @@ function lock() {
       if (error.code !== 'EEXIST') throw error;
     }
     let owner = Number.NaN;
+    let lockAgeMs = 0;
     try {
+      lockAgeMs = Date.now() - statSync(LOCK_DIR).mtimeMs;
       owner = Number(readFileSync(path.join(LOCK_DIR, 'pid'), 'utf8'));
     } catch {
       // Just created, pid not written yet: wait for it.
     }
-    if (Number.isInteger(owner) && !alive(owner)) {
+    // Stale: its owner is gone, or it never got a pid (its owner died between the two steps).
+    const ownerless = !(Number.isInteger(owner) && owner > 0) && lockAgeMs > LOCK_PID_GRACE_MS;
+    if (ownerless || (Number.isInteger(owner) && owner > 0 && !alive(owner))) {
       rmSync(LOCK_DIR, { recursive: true, force: true });
       continue;
     }

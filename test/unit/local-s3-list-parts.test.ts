@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListPartsCommand,
+  PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -204,6 +205,51 @@ describe('the local S3 multipart operations', () => {
     const { Parts } = await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key, UploadId }));
     expect(Parts?.map((part) => part.PartNumber)).toEqual([1, 2]);
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId }));
+  });
+
+  it('leaves no object when joining the parts fails half-way, and keeps one already at the key', async () => {
+    const Key = 'downloads/u/file.bin';
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'the object before' }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
+    const etags: string[] = [];
+    for (const PartNumber of [1, 2]) {
+      const answer = await s3.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key,
+          UploadId,
+          PartNumber,
+          Body: Buffer.alloc(5 * MIB, PartNumber),
+        }),
+      );
+      etags.push(answer.ETag ?? '');
+    }
+    // Part 2's bytes become unreadable (a directory where the file was: EISDIR on read), after
+    // part 1 is already joined.
+    const part2 = join(directory, BUCKET, '._S3rver_uploads', UploadId ?? '', '2');
+    await rm(part2);
+    await mkdir(part2);
+
+    const failure = await s3
+      .send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, index) => ({ PartNumber: index + 1, ETag })) },
+        }),
+      )
+      .catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ $metadata: { httpStatusCode: 500 } });
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+    expect(await (object.Body as { transformToString(): Promise<string> }).transformToString()).toBe(
+      'the object before',
+    );
+    const leftovers = (await readdir(join(directory, BUCKET, 'downloads', 'u'))).filter((name) =>
+      name.includes('joining'),
+    );
+    expect(leftovers).toEqual([]);
   });
 
   it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {

@@ -267,6 +267,14 @@ describe.skipIf(!runnable)(title, () => {
     expect(failure).toMatchObject({ name: 'TypeError', message: 'bad input' });
   });
 
+  it('refuses a response that is not JSON as Runtime.InvalidResponse when a result is expected', async () => {
+    const fn = await start('prelude-body.handler');
+
+    const failure = await invokeForResult(fn, { size: 10, chunkSize: 5 }).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ name: 'Runtime.InvalidResponse' });
+  });
+
   it('close() ends invocations in flight and environments still starting, leaving no process', async () => {
     const fn = await start('sleep.handler');
     const running = fn.invoke({ ms: 10_000 });
