@@ -5,7 +5,9 @@
  * keeps invoking each range's worker until the range is done. Used by `test/e2e/large-copy.test.ts`
  * and `npm run check:large-copy`.
  */
-import { sampleSha256 } from '../../local/sample-upstream.ts';
+import { statfs } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseSampleSize, sampleSha256 } from '../../local/sample-upstream.ts';
 import { download, startAsyncDownload } from './http.ts';
 import { startStack } from './local-stack.ts';
 import { openSocket } from './ws.ts';
@@ -32,8 +34,29 @@ export interface LargeCopyResult {
   sha256?: { served: string; expected: string; checkMs: number };
 }
 
+/** Where the local stack keeps its S3 data (`.local/stack-*`). */
+const STACK_DATA = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Refuses to start when the disk cannot hold the copy: the local S3 keeps the parts and then the
+ * joined object, twice the file, plus a margin; a full disk would otherwise show as a 500 from S3.
+ */
+async function requireFreeSpace(bytes: number): Promise<void> {
+  const needed = 2 * bytes + 1024 ** 3;
+  const disk = await statfs(STACK_DATA);
+  const free = disk.bavail * disk.bsize;
+  if (free < needed) {
+    throw new Error(
+      `the copy needs ${(needed / 1e9).toFixed(1)} GB free under ${STACK_DATA} (the parts, then the joined object); ${(free / 1e9).toFixed(1)} GB are`,
+    );
+  }
+}
+
 export async function copyLargeFile(options: LargeCopyOptions): Promise<LargeCopyResult> {
   const log = options.log ?? (() => {});
+  const bytes = parseSampleSize(options.size);
+  if (!bytes) throw new Error(`not a sample size: "${options.size}"`);
+  await requireFreeSpace(bytes);
   const stack = await startStack({
     PARALLEL_COPY_WORKER_SECONDS: String(options.workerSeconds),
     PARALLEL_COPY_CONCURRENCY: String(options.concurrency),
