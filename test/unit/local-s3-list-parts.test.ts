@@ -165,20 +165,7 @@ describe('the local S3 multipart operations', () => {
 
   it('refuses a completion naming a part never uploaded or with another ETag (InvalidPart), or out of order (InvalidPartOrder), and keeps the upload', async () => {
     const Key = 'downloads/v/file.bin';
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
-    const etags: string[] = [];
-    for (const PartNumber of [1, 2]) {
-      const answer = await s3.send(
-        new UploadPartCommand({
-          Bucket: BUCKET,
-          Key,
-          UploadId,
-          PartNumber,
-          Body: Buffer.alloc(5 * MIB, PartNumber),
-        }),
-      );
-      etags.push(answer.ETag ?? '');
-    }
+    const { UploadId, etags } = await uploadTwoParts(Key);
     const complete = (Parts: { PartNumber: number; ETag: string }[]) =>
       s3
         .send(
@@ -210,23 +197,10 @@ describe('the local S3 multipart operations', () => {
   it('leaves no object when joining the parts fails half-way, and keeps one already at the key', async () => {
     const Key = 'downloads/u/file.bin';
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'the object before' }));
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
-    const etags: string[] = [];
-    for (const PartNumber of [1, 2]) {
-      const answer = await s3.send(
-        new UploadPartCommand({
-          Bucket: BUCKET,
-          Key,
-          UploadId,
-          PartNumber,
-          Body: Buffer.alloc(5 * MIB, PartNumber),
-        }),
-      );
-      etags.push(answer.ETag ?? '');
-    }
+    const { UploadId, etags } = await uploadTwoParts(Key);
     // Part 2's bytes become unreadable (a directory where the file was: EISDIR on read), after
     // part 1 is already joined.
-    const part2 = join(directory, BUCKET, '._S3rver_uploads', UploadId ?? '', '2');
+    const part2 = join(directory, BUCKET, '._S3rver_uploads', UploadId, '2');
     await rm(part2);
     await mkdir(part2);
 
@@ -251,6 +225,25 @@ describe('the local S3 multipart operations', () => {
     );
     expect(leftovers).toEqual([]);
   });
+
+  /** A new upload of `Key` with parts 1 and 2 (5 MiB each) uploaded, and their ETags. */
+  async function uploadTwoParts(Key: string): Promise<{ UploadId: string; etags: string[] }> {
+    const { UploadId = '' } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }));
+    const etags: string[] = [];
+    for (const PartNumber of [1, 2]) {
+      const answer = await s3.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key,
+          UploadId,
+          PartNumber,
+          Body: Buffer.alloc(5 * MIB, PartNumber),
+        }),
+      );
+      etags.push(answer.ETag ?? '');
+    }
+    return { UploadId, etags };
+  }
 
   it('answers NoSuchUpload for an aborted upload, as S3 does', async () => {
     const Key = 'downloads/y/file.bin';
